@@ -26,9 +26,12 @@ const EnvSchema = z.object({
     .regex(/^[^\s:]+:\d+$/, 'host:port')
     .optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** ports of the dev server temporal-dev.sh starts when TEMPORAL_ADDRESS is unset */
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_DEV_UI_PORT: port.default(8233),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('photo-gallery'),
-  /** Temporal Web UI base URL for links in API responses */
-  TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+  /** Temporal Web UI base URL for links in API responses (default: the dev server's UI) */
+  TEMPORAL_UI_URL: optionalUrl,
   DATA_DIR: z.string().min(1).default('./data'),
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(8080),
@@ -44,7 +47,8 @@ const EnvSchema = z.object({
         .map((s) => s.trim())
         .filter(Boolean),
     ),
-  INVOKEAI_LOCAL_URL: z.url().default('http://localhost:9090'),
+  /** overrides application_settings.local_backend_url (seed default http://localhost:9090) */
+  INVOKEAI_LOCAL_URL: optionalUrl,
   RUNPOD_API_KEY: optionalNonEmpty,
   RUNPOD_API_URL: z.url().default('https://api.runpod.io/v2'),
   /** `{pod_id}` and `{port}` are replaced */
@@ -59,7 +63,7 @@ const EnvSchema = z.object({
 });
 
 /** The parsed configuration. Sizes in bytes, ports as numbers, DATA_DIR resolved to an absolute path. */
-export type Config = Omit<z.infer<typeof EnvSchema>, 'DATA_DIR'> & { DATA_DIR: string };
+export type Config = Omit<z.infer<typeof EnvSchema>, 'TEMPORAL_UI_URL'> & { TEMPORAL_UI_URL: string };
 
 /** Thrown by `parseConfig` with a one-line message naming the variable. */
 export class ConfigError extends Error {
@@ -80,7 +84,12 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `invalid environment variable ${name}=${JSON.stringify(name === 'RUNPOD_API_KEY' || name === 'API_TOKEN' ? '***' : got)}: expected ${describe(issue)}`,
     );
   }
-  return { ...result.data, DATA_DIR: path.resolve(result.data.DATA_DIR) };
+  const data = result.data;
+  return {
+    ...data,
+    DATA_DIR: path.resolve(data.DATA_DIR),
+    TEMPORAL_UI_URL: data.TEMPORAL_UI_URL ?? `http://127.0.0.1:${data.TEMPORAL_DEV_UI_PORT}`,
+  };
 }
 
 function describe(issue: z.core.$ZodIssue): string {

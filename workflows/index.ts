@@ -1,0 +1,6 @@
+/**
+ * Every workflow the worker runs. The worker bundles this file (and what it imports) into the
+ * Temporal sandbox: only deterministic code belongs here — no I/O, no Node built-ins (ESLint
+ * enforces it). Activities are imported as types only.
+ */
+export {};
