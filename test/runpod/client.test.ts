@@ -46,7 +46,7 @@ async function waitForStatus(client: RunPodClient, id: string, status: string, m
 }
 
 /** Asserts `promise` rejects with an instance of `cls` and returns the error. */
-async function rejectsWith<T extends RunPodError>(promise: Promise<unknown>, cls: new (...a: any[]) => T): Promise<T> {
+async function rejectsWith<T extends RunPodError>(promise: Promise<unknown>, cls: new (...args: never[]) => T): Promise<T> {
   try {
     await promise;
   } catch (err) {
@@ -56,7 +56,7 @@ async function rejectsWith<T extends RunPodError>(promise: Promise<unknown>, cls
   return assert.fail(`expected ${cls.name}, but the call succeeded`);
 }
 
-describe('RunPod client against the double', () => {
+void describe('RunPod client against the double', () => {
   let upstream: http.Server;
   let upstreamUrl: string;
   let rp: RunPodDouble;
@@ -85,7 +85,7 @@ describe('RunPod client against the double', () => {
   });
   beforeEach(() => rp.admin.reset());
 
-  test('create → RUNNING → proxy reaches InvokeAI → stop (EXITED, cost 0) → terminate (404, unlisted)', async () => {
+  void test('create → RUNNING → proxy reaches InvokeAI → stop (EXITED, cost 0) → terminate (404, unlisted)', async () => {
     const created = await client.createPod(body('gallery-lifecycle'));
     assert.equal(created.status, 'PROVISIONING');
     assert.equal(created.runtime, null);
@@ -121,7 +121,7 @@ describe('RunPod client against the double', () => {
     assert.ok(state.pods[0]!.accruedUsd > 0);
   });
 
-  test('start after stop comes back to RUNNING; DELETE removes the pod', async () => {
+  void test('start after stop comes back to RUNNING; DELETE removes the pod', async () => {
     const pod = await client.createPod(body('gallery-restart'));
     await waitForStatus(client, pod.id, 'RUNNING');
     await client.stopPod(pod.id);
@@ -133,7 +133,7 @@ describe('RunPod client against the double', () => {
     await rejectsWith(client.getPod(pod.id), RunPodNotFoundError);
   });
 
-  test('listPods filters by exact name and by substring, client-side', async () => {
+  void test('listPods filters by exact name and by substring, client-side', async () => {
     await client.createPod(body('photo-gallery runpod-pod/aaa'));
     await client.createPod(body('photo-gallery runpod-pod/bbb'));
     rp.admin.addPod({ name: 'someone-elses-pod' });
@@ -148,7 +148,7 @@ describe('RunPod client against the double', () => {
     );
   });
 
-  test('ghost pod: create answers 500 but the pod exists and is found by name', async () => {
+  void test('ghost pod: create answers 500 but the pod exists and is found by name', async () => {
     rp.admin.setFaults({ createThen500: 1 });
     const err = await rejectsWith(client.createPod(body('gallery-ghost')), RunPodServerError);
     assert.equal(err.status, 500);
@@ -159,7 +159,7 @@ describe('RunPod client against the double', () => {
     assert.equal(found[0]!.status === 'PROVISIONING' || found[0]!.status === 'STARTING' || found[0]!.status === 'RUNNING', true);
   });
 
-  test('400 no capacity → RunPodNoCapacityError, not retryable, clear message', async () => {
+  void test('400 no capacity → RunPodNoCapacityError, not retryable, clear message', async () => {
     rp.admin.setFaults({ noCapacity: true });
     const err = await rejectsWith(client.createPod(body('gallery-nocap')), RunPodNoCapacityError);
     assert.equal(err.status, 400);
@@ -170,7 +170,7 @@ describe('RunPod client against the double', () => {
     assert.equal(rp.admin.state().podsCreated, 0);
   });
 
-  test('401 wrong key and missing key → RunPodAuthError unauthorized; 403 read-only key on a write → forbidden', async () => {
+  void test('401 wrong key and missing key → RunPodAuthError unauthorized; 403 read-only key on a write → forbidden', async () => {
     const wrong = createRunPodClient({ apiKey: 'rpa_WRONG', baseUrl: rp.apiUrl });
     try {
       const err = await rejectsWith(wrong.listPods(), RunPodAuthError);
@@ -197,7 +197,7 @@ describe('RunPod client against the double', () => {
     }
   });
 
-  test('402 → RunPodInsufficientBalanceError, not retryable', async () => {
+  void test('402 → RunPodInsufficientBalanceError, not retryable', async () => {
     rp.admin.setFaults({ insufficientBalance: true });
     const err = await rejectsWith(client.createPod(body('gallery-broke')), RunPodInsufficientBalanceError);
     assert.equal(err.status, 402);
@@ -206,7 +206,7 @@ describe('RunPod client against the double', () => {
     assert.match(err.message, /balance/i);
   });
 
-  test('404 unknown pod → RunPodNotFoundError', async () => {
+  void test('404 unknown pod → RunPodNotFoundError', async () => {
     const err = await rejectsWith(client.getPod('nosuchpod00000'), RunPodNotFoundError);
     assert.equal(err.status, 404);
     assert.equal(err.code, 'not_found');
@@ -214,7 +214,7 @@ describe('RunPod client against the double', () => {
     assert.equal(err.path, '/v2/pods/nosuchpod00000');
   });
 
-  test('409 stop on an EXITED pod, start on a RUNNING pod → RunPodConflictError', async () => {
+  void test('409 stop on an EXITED pod, start on a RUNNING pod → RunPodConflictError', async () => {
     const pod = await client.createPod(body('gallery-409'));
     await waitForStatus(client, pod.id, 'RUNNING');
     const startErr = await rejectsWith(client.startPod(pod.id), RunPodConflictError);
@@ -226,7 +226,7 @@ describe('RunPod client against the double', () => {
     assert.match(err.message, /EXITED/);
   });
 
-  test('422 for bodies the OpenAPI schema rejects, with errors[]', async () => {
+  void test('422 for bodies the OpenAPI schema rejects, with errors[]', async () => {
     const unknownKey = { ...body('gallery-422'), bogus: true } as CreatePodRequest;
     const err = await rejectsWith(client.createPod(unknownKey), RunPodValidationError);
     assert.equal(err.status, 422);
@@ -255,7 +255,7 @@ describe('RunPod client against the double', () => {
     assert.equal(rp.admin.state().podsCreated, 0);
   });
 
-  test('400 rule violation (not capacity) → RunPodBadRequestError code bad_request', async () => {
+  void test('400 rule violation (not capacity) → RunPodBadRequestError code bad_request', async () => {
     const both = { ...body('gallery-400'), gpu: { id: GPU, allowedCudaVersions: ['12.8'], minCudaVersion: '12.1' } };
     const err = await rejectsWith(client.createPod(both), RunPodError);
     assert.equal(err.status, 400);
@@ -263,7 +263,7 @@ describe('RunPod client against the double', () => {
     assert.equal(err instanceof RunPodNoCapacityError, false);
   });
 
-  test('429 → RunPodRateLimitError with retryAfterMs from Retry-After; the next call passes', async () => {
+  void test('429 → RunPodRateLimitError with retryAfterMs from Retry-After; the next call passes', async () => {
     rp.admin.setFaults({ rateLimited: 1, retryAfterS: 7 });
     const err = await rejectsWith(client.listPods(), RunPodRateLimitError);
     assert.equal(err.status, 429);
@@ -273,7 +273,7 @@ describe('RunPod client against the double', () => {
     assert.deepEqual(await client.listPods(), []);
   });
 
-  test('5xx → RunPodServerError, retryable; stop fails N times then succeeds', async () => {
+  void test('5xx → RunPodServerError, retryable; stop fails N times then succeeds', async () => {
     rp.admin.setFaults({ serverErrors: 1 });
     const err = await rejectsWith(client.listGpuTypes(), RunPodServerError);
     assert.equal(err.retryable, true);
@@ -289,7 +289,7 @@ describe('RunPod client against the double', () => {
     assert.equal(rp.admin.state().actionCalls.stop, 3);
   });
 
-  test('timeouts and refused connections → RunPodNetworkError, retryable', async () => {
+  void test('timeouts and refused connections → RunPodNetworkError, retryable', async () => {
     rp.admin.setFaults({ delayMs: 400 });
     const err = await rejectsWith(client.listPods({}, { timeoutMs: 100 }), RunPodNetworkError);
     assert.equal(err.code, 'timeout');
@@ -311,7 +311,7 @@ describe('RunPod client against the double', () => {
     }
   });
 
-  test('a caller abort is rethrown as is, not wrapped', async () => {
+  void test('a caller abort is rethrown as is, not wrapped', async () => {
     rp.admin.setFaults({ delayMs: 300 });
     const ac = new AbortController();
     const reason = new Error('activity cancelled');
@@ -319,7 +319,7 @@ describe('RunPod client against the double', () => {
     await assert.rejects(client.listPods({}, { signal: ac.signal }), (e) => e === reason);
   });
 
-  test('start on a host whose GPU is gone → RunPodHostNoGpuError', async () => {
+  void test('start on a host whose GPU is gone → RunPodHostNoGpuError', async () => {
     const pod = await client.createPod(body('gallery-hostgpu'));
     await waitForStatus(client, pod.id, 'RUNNING');
     await client.stopPod(pod.id);
@@ -329,7 +329,7 @@ describe('RunPod client against the double', () => {
     assert.equal(err.retryable, false);
   });
 
-  test('v1 paths answer 410 → RunPodGoneError', async () => {
+  void test('v1 paths answer 410 → RunPodGoneError', async () => {
     const v1 = createRunPodClient({ apiKey: rp.apiKey, baseUrl: `${rp.url}/v1` });
     try {
       const err = await rejectsWith(v1.listPods(), RunPodGoneError);
@@ -340,7 +340,7 @@ describe('RunPod client against the double', () => {
     }
   });
 
-  test('a pod stuck in STARTING stays there and the proxy answers 502', async () => {
+  void test('a pod stuck in STARTING stays there and the proxy answers 502', async () => {
     rp.admin.setFaults({ stuckInStarting: true });
     const pod = await client.createPod(body('gallery-stuck'));
     await waitForStatus(client, pod.id, 'STARTING');
@@ -350,7 +350,7 @@ describe('RunPod client against the double', () => {
     assert.equal((await client.stopPod(pod.id)).status, 'EXITED');
   });
 
-  test('GPU catalog with list prices; one type by id; availability on request', async () => {
+  void test('GPU catalog with list prices; one type by id; availability on request', async () => {
     const gpus = await client.listGpuTypes();
     const a5000 = gpus.find((g) => g.id === GPU);
     assert.deepEqual(a5000?.price, { secure: 0.27, community: 0.16 });
@@ -361,7 +361,7 @@ describe('RunPod client against the double', () => {
     await rejectsWith(client.getGpuType('NVIDIA Nonexistent'), RunPodNotFoundError);
   });
 
-  test('podProxyUrl fills the template', () => {
+  void test('podProxyUrl fills the template', () => {
     assert.equal(podProxyUrl('https://{pod_id}-{port}.proxy.runpod.net', 'abc123', 9090), 'https://abc123-9090.proxy.runpod.net');
     const prod = createRunPodClient({ apiKey: 'k' });
     assert.equal(prod.podProxyUrl('5xpma5eg46tqjq', 9090), 'https://5xpma5eg46tqjq-9090.proxy.runpod.net');

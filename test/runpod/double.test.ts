@@ -9,7 +9,12 @@ import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { startRunPodDouble, type RunPodDouble } from '../doubles/runpod/server.js';
+import {
+  startRunPodDouble,
+  type RunPodDouble,
+  type RunPodDoubleFaults,
+  type RunPodDoubleState,
+} from '../doubles/runpod/server.js';
 
 const spec = JSON.parse(readFileSync(new URL('../doubles/runpod/openapi-v2-schemas.json', import.meta.url), 'utf8')) as object;
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
@@ -19,7 +24,7 @@ const validate = (name: string, value: unknown) => {
   assert.ok(fn(value), `${name}: ${JSON.stringify(fn.errors)}`);
 };
 
-describe('RunPod double', () => {
+void describe('RunPod double', () => {
   let rp: RunPodDouble;
   let upstream: http.Server;
   const api = (path: string, init: RequestInit = {}) =>
@@ -49,7 +54,7 @@ describe('RunPod double', () => {
   });
   beforeEach(() => rp.admin.reset());
 
-  test('pod, list, catalog and problem bodies match the OpenAPI schemas in every status', async () => {
+  void test('pod, list, catalog and problem bodies match the OpenAPI schemas in every status', async () => {
     const res = await api('/pods', {
       method: 'POST',
       body: JSON.stringify({ name: 'p', image: 'img', gpu: { id: 'NVIDIA L4' }, ports: ['9090/http', '22/tcp'] }),
@@ -58,11 +63,15 @@ describe('RunPod double', () => {
     const pod = (await res.json()) as { id: string };
     validate('Pod', pod);
     await new Promise((r) => setTimeout(r, 60));
-    const running = (await (await api(`/pods/${pod.id}`)).json()) as Record<string, any>;
+    const running = (await (await api(`/pods/${pod.id}`)).json()) as {
+      status: string;
+      ssh: { direct: { host: string } | null };
+      runtime: { ports: { private: number; ip: string | null }[] };
+    };
     assert.equal(running.status, 'RUNNING');
     validate('Pod', running);
     assert.ok(running.ssh.direct, 'ssh.direct once 22/tcp is mapped');
-    assert.equal(running.runtime.ports.find((p: any) => p.private === 22).ip, running.ssh.direct.host);
+    assert.equal(running.runtime.ports.find((p) => p.private === 22)?.ip, running.ssh.direct?.host);
     validate('ListPodsResponse', await (await api('/pods')).json());
     const stopped = await (await api(`/pods/${pod.id}/action`, { method: 'POST', body: '{"action":"stop"}' })).json();
     validate('Pod', stopped);
@@ -76,13 +85,13 @@ describe('RunPod double', () => {
     assert.equal(terminated.status, 204);
   });
 
-  test('catalog query rules: product required with include; filters only with include', async () => {
+  void test('catalog query rules: product required with include; filters only with include', async () => {
     assert.equal((await api('/catalog/gpus?include=AVAILABILITY')).status, 400);
     assert.equal((await api('/catalog/gpus?product=POD')).status, 400);
     assert.equal((await api('/catalog/gpus/NVIDIA%20L4')).status, 200);
   });
 
-  test('405 with Allow; unknown /v2 path 404; any /v1 path 410', async () => {
+  void test('405 with Allow; unknown /v2 path 404; any /v1 path 410', async () => {
     const r405 = await api('/pods', { method: 'PUT' });
     assert.equal(r405.status, 405);
     assert.equal(r405.headers.get('allow'), 'GET, POST');
@@ -92,7 +101,7 @@ describe('RunPod double', () => {
     assert.equal(((await gone.json()) as { title: string }).title, 'Gone');
   });
 
-  test('the proxy waits for the readiness delay after RUNNING; unknown pod 404; unexposed port 502', async () => {
+  void test('the proxy waits for the readiness delay after RUNNING; unknown pod 404; unexposed port 502', async () => {
     const pod = rp.admin.addPod({ name: 'fresh', status: 'STARTING' }) as { id: string };
     const proxied = (port: number) => fetch(`${rp.url}/proxy/${pod.id}/${port}/api/v1/app/version`);
     await new Promise((r) => setTimeout(r, 40));
@@ -106,7 +115,7 @@ describe('RunPod double', () => {
     assert.equal((await proxied(9090)).status, 502);
   });
 
-  test('the proxy forwards WebSocket upgrades (socket.io) to the upstream', async () => {
+  void test('the proxy forwards WebSocket upgrades (socket.io) to the upstream', async () => {
     const pod = rp.admin.addPod({ name: 'ws' }) as { id: string };
     rp.admin.setPodStatus(pod.id, 'RUNNING');
     const text = await new Promise<string>((resolve, reject) => {
@@ -124,27 +133,27 @@ describe('RunPod double', () => {
     assert.match(text, /hello from \/ws\/socket.io\/\?EIO=4&transport=websocket/);
   });
 
-  test('admin HTTP API: faults, foreign pods, forced status, state counters, reset', async () => {
-    assert.equal(((await (await admin('/faults', { stopFailures: 2, bogus: 1 })).json()) as any).stopFailures, 2);
+  void test('admin HTTP API: faults, foreign pods, forced status, state counters, reset', async () => {
+    assert.equal(((await (await admin('/faults', { stopFailures: 2, bogus: 1 })).json()) as RunPodDoubleFaults).stopFailures, 2);
     const foreign = (await (await admin('/pods', { name: 'not-ours', status: 'EXITED' })).json()) as { id: string; status: string };
     assert.equal(foreign.status, 'EXITED');
     await api('/pods', { method: 'POST', body: JSON.stringify({ name: 'ours', image: 'i', gpu: { id: 'NVIDIA L4' } }) });
     await admin(`/pods/${foreign.id}/status`, { status: 'ERROR' });
-    const state = (await (await admin('/state')).json()) as any;
+    const state = (await (await admin('/state')).json()) as RunPodDoubleState;
     assert.equal(state.createCalls, 1);
     assert.equal(state.podsCreated, 1);
     assert.equal(state.faults.stopFailures, 2);
-    assert.equal(state.faults.bogus, undefined);
+    assert.equal((state.faults as unknown as Record<string, unknown>).bogus, undefined);
     assert.deepEqual(
-      state.pods.map((p: any) => [p.name, p.foreign]).sort(),
+      state.pods.map((p) => [p.name, p.foreign]).sort(),
       [['not-ours', true], ['ours', false]],
     );
-    assert.equal(state.pods.find((p: any) => p.name === 'not-ours').status, 'ERROR');
+    assert.equal(state.pods.find((p) => p.name === 'not-ours')?.status, 'ERROR');
     await admin('/reset', {});
-    assert.deepEqual(((await (await admin('/state')).json()) as any).pods, []);
+    assert.deepEqual(((await (await admin('/state')).json()) as RunPodDoubleState).pods, []);
   });
 
-  test('billing: cost accrues while the pod bills and stops at EXITED', async () => {
+  void test('billing: cost accrues while the pod bills and stops at EXITED', async () => {
     const pod = rp.admin.addPod({ name: 'bill', gpuTypeId: 'NVIDIA GeForce RTX 4090' }) as { id: string; cost: number };
     assert.equal(pod.cost, 0.69);
     await new Promise((r) => setTimeout(r, 50));

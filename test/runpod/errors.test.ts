@@ -41,7 +41,7 @@ function assertNoKey(err: unknown, label: string): void {
     message: err.message,
     stack: String(err.stack),
     inspect: util.inspect(err, { depth: Infinity, showHidden: true }),
-    ownProps: JSON.stringify(Object.fromEntries(Object.getOwnPropertyNames(err).map((k) => [k, (err as any)[k]]))),
+    ownProps: JSON.stringify(Object.fromEntries(Object.getOwnPropertyNames(err).map((k) => [k, (err as unknown as Record<string, unknown>)[k]]))),
   };
   for (const [where, text] of Object.entries(outputs)) {
     assert.ok(!text.includes('SECRET123'), `${label}: the key leaked into ${where}: ${text}`);
@@ -57,7 +57,7 @@ async function caught(p: Promise<unknown>): Promise<unknown> {
   return assert.fail('expected a rejection');
 }
 
-describe('the API key never appears in an error', () => {
+void describe('the API key never appears in an error', () => {
   let rp: RunPodDouble;
   let client: RunPodClient;
   let echo: http.Server;
@@ -96,9 +96,9 @@ describe('the API key never appears in an error', () => {
 
   const body: CreatePodRequest = { name: 'leak-test', image: 'img', gpu: { id: 'NVIDIA RTX A5000' }, ports: ['9090/http'] };
 
-  test('every error class, from the double', async () => {
+  void test('every error class, from the double', async () => {
     const pod = await client.createPod(body);
-    const cases: [string, () => Promise<unknown>, new (...a: any[]) => RunPodError][] = [
+    const cases: [string, () => Promise<unknown>, new (...args: never[]) => RunPodError][] = [
       ['no capacity', async () => (rp.admin.setFaults({ noCapacity: true }), client.createPod(body)), RunPodNoCapacityError],
       ['402', async () => (rp.admin.setFaults({ noCapacity: false, insufficientBalance: true }), client.createPod(body)), RunPodInsufficientBalanceError],
       ['400 rule', async () => (rp.admin.setFaults({ insufficientBalance: false }), client.createPod({ ...body, cpu: { id: 'cpu5c', vcpuCount: 4 } })), RunPodBadRequestError],
@@ -119,7 +119,7 @@ describe('the API key never appears in an error', () => {
     rp.admin.setFaults({ delayMs: 0 });
   });
 
-  test('401 with the secret as the wrong key, 403 with it as a read-only key, 410 on v1', async () => {
+  void test('401 with the secret as the wrong key, 403 with it as a read-only key, 410 on v1', async () => {
     const other = await startRunPodDouble({ apiKey: 'rpa_OTHER', readOnlyApiKey: KEY });
     const c = createRunPodClient({ apiKey: KEY, baseUrl: other.apiUrl });
     const wrong = createRunPodClient({ apiKey: `${KEY}x`, baseUrl: other.apiUrl });
@@ -139,7 +139,7 @@ describe('the API key never appears in an error', () => {
     }
   });
 
-  test('a server echoing the key: problem detail/errors, plain-text 500, v1 {"error"}, bad 200 body, refused connection', async () => {
+  void test('a server echoing the key: problem detail/errors, plain-text 500, v1 {"error"}, bad 200 body, refused connection', async () => {
     const c = createRunPodClient({ apiKey: KEY, baseUrl: echoUrl });
     try {
       const e400 = await caught(c.getPod('json400'));
@@ -176,19 +176,19 @@ describe('the API key never appears in an error', () => {
     }
   });
 
-  test('the client object does not expose the key', () => {
+  void test('the client object does not expose the key', () => {
     const text = util.inspect(client, { depth: 6, showHidden: true }) + JSON.stringify(Object.keys(client));
     assert.ok(!text.includes('SECRET123'));
   });
 });
 
-describe('classification', () => {
+void describe('classification', () => {
   const base = { method: 'POST', path: '/v2/pods', headers: {}, redact: redactorFor('rpa_UNITKEY') };
   const classify = (status: number, detail: string, headers: Record<string, string> = {}) =>
     classifyRunPodResponse({ ...base, status, headers, bodyText: JSON.stringify({ title: 't', status, detail }) });
 
-  test('status → class, code and retryable', () => {
-    const table: [number, string, new (...a: any[]) => RunPodError, string, boolean][] = [
+  void test('status → class, code and retryable', () => {
+    const table: [number, string, new (...args: never[]) => RunPodError, string, boolean][] = [
       [400, 'There are no longer any instances available with the requested specifications. Please refresh and try again.', RunPodNoCapacityError, 'no_capacity', false],
       [400, 'request could not be processed', RunPodBadRequestError, 'bad_request', false],
       [401, 'missing bearer token', RunPodAuthError, 'unauthorized', false],
@@ -214,7 +214,7 @@ describe('classification', () => {
     }
   });
 
-  test('Retry-After: seconds, HTTP date, RateLimit fallback, absent', () => {
+  void test('Retry-After: seconds, HTTP date, RateLimit fallback, absent', () => {
     const now = Date.parse('2026-11-21T12:00:00Z');
     assert.equal(parseRetryAfterMs('12'), 12_000);
     assert.equal(parseRetryAfterMs('Sat, 21 Nov 2026 12:00:30 GMT', undefined, now), 30_000);
@@ -225,7 +225,7 @@ describe('classification', () => {
     assert.equal(err.retryAfterMs, 3000);
   });
 
-  test('problem bodies: v2 problem, v1 {"error"} and {"message"}, plain text, empty', () => {
+  void test('problem bodies: v2 problem, v1 {"error"} and {"message"}, plain text, empty', () => {
     assert.deepEqual(parseProblem('{"title":"Bad Request","status":400,"detail":"d","errors":["e"]}'), {
       title: 'Bad Request',
       status: 400,

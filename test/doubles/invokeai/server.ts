@@ -14,7 +14,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import type { ValidationIssue } from '../../../src/invokeai/errors.js';
 import { invocationCatalog, openApiSchema } from '../../helpers/invokeai-openapi.js';
 import { defaultDoubleModels } from './models.js';
@@ -427,7 +427,7 @@ export async function startInvokeAIDouble(options: InvokeAIDoubleOptions = {}): 
     const metadata = metaNode?.type === 'core_metadata' ? metadataOfNode(metaNode) : null;
     const text: Record<string, string> = { invokeai_graph: asciiJson(graph) };
     if (metadata) text.invokeai_metadata = asciiJson(metadata);
-    const png = await renderPng(size.width, size.height, size.seed ^ item.item_id, text);
+    const png = await renderPng(size.width, size.height, size.seed, text);
     const boardId = (node.board as { board_id?: string } | null | undefined)?.board_id ?? null;
     const image = addImage({
       png,
@@ -818,7 +818,7 @@ export async function startInvokeAIDouble(options: InvokeAIDoubleOptions = {}): 
     }
     if (!file.type.startsWith('image')) return new HttpAnswer(415, { detail: 'Not an image' });
     let png: Buffer;
-    let meta: sharp.Metadata;
+    let meta: Metadata;
     try {
       const bytes = Buffer.from(await file.arrayBuffer());
       meta = await sharp(bytes).metadata();

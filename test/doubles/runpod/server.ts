@@ -23,6 +23,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { CreatePodRequest } from '../../../src/runpod/schemas.js';
 
 /** Time-driven behaviour, in ms. */
 export interface RunPodDoubleTimings {
@@ -172,9 +173,10 @@ const NO_FAULTS: RunPodDoubleFaults = {
   delayMs: 0,
 };
 
-/** Exact strings RunPod sends (reference §2.4, §3, §5). */
+/** RunPod's exact capacity-refusal `detail` on create (reference §2.4). */
 export const NO_CAPACITY_DETAIL =
   'There are no longer any instances available with the requested specifications. Please refresh and try again.';
+/** RunPod's message when a stopped pod's host has no free GPU on start (reference §3, §5). */
 export const HOST_NO_GPU_DETAIL = 'There are not enough free GPUs on the host machine to start this pod.';
 const SOMETHING_WENT_WRONG = 'Something went wrong. Please try again later or contact support.';
 
@@ -496,7 +498,12 @@ export async function startRunPodDouble(options: RunPodDoubleOptions = {}): Prom
       const now = Date.now();
       advance(pod, now);
       if (status === 'TERMINATED') pod.deleted = true;
-      enter(pod, status, status === 'RUNNING' ? now - timings.readyDelayMs - timings.runtimeMs : now);
+      enter(pod, status, now);
+      if (status === 'RUNNING') {
+        // ready and reporting runtime at once; billing still starts now
+        pod.enteredAt = now - Math.max(timings.readyDelayMs, timings.runtimeMs);
+        pod.stuck = false;
+      }
     },
     setInvokeaiUrl(url) {
       invokeaiUrl = url;
@@ -512,11 +519,12 @@ export async function startRunPodDouble(options: RunPodDoubleOptions = {}): Prom
 
   // ---- REST v2 --------------------------------------------------------------------------------
 
-  function validateCreate(body: unknown): void {
+  /** Schema (422) then handler rules (400/404), in RunPod's order; returns the body typed. */
+  function validateCreate(body: unknown): CreatePodRequest {
     if (!validators.createPod(body)) {
       throw new HttpProblem(422, 'Request validation failed.', ajvMessages(validators.createPod.errors));
     }
-    const b = body as Record<string, any>;
+    const b = body as CreatePodRequest;
     if ((b.gpu === undefined) === (b.cpu === undefined)) throw new HttpProblem(400, 'exactly one of gpu or cpu must be set');
     if (b.gpu?.allowedCudaVersions?.length && b.gpu.minCudaVersion !== undefined) {
       throw new HttpProblem(400, 'allowedCudaVersions and minCudaVersion are mutually exclusive');
@@ -524,12 +532,14 @@ export async function startRunPodDouble(options: RunPodDoubleOptions = {}): Prom
     if (b.mounts?.persistent && b.mounts?.network) throw new HttpProblem(400, 'at most one of mounts.persistent and mounts.network may be set');
     if (b.cpu && b.mounts?.persistent) throw new HttpProblem(400, 'mounts.persistent is not allowed on CPU pods');
     if (b.templateId !== undefined) throw new HttpProblem(404, `template ${String(b.templateId)} not found`);
-    if (b.gpu && !gpuTypes.some((g) => g.id === b.gpu.id)) throw new HttpProblem(400, `unknown GPU type '${String(b.gpu.id)}'`);
+    const gpuId = b.gpu?.id;
+    if (gpuId !== undefined && !gpuTypes.some((g) => g.id === gpuId)) throw new HttpProblem(400, `unknown GPU type '${gpuId}'`);
+    return b;
   }
 
-  function createPod(body: Record<string, any>): { pod: PodRecord; ghost: boolean } {
+  function createPod(input: unknown): { pod: PodRecord; ghost: boolean } {
     createCalls++;
-    validateCreate(body);
+    const body = validateCreate(input);
     if (faults.insufficientBalance) {
       throw new HttpProblem(402, 'Insufficient balance: deploying requires at least one hour of credit for this configuration.');
     }
@@ -541,7 +551,7 @@ export async function startRunPodDouble(options: RunPodDoubleOptions = {}): Prom
     const pod = newPod(
       {
         name: body.name,
-        image: body.image,
+        image: body.image ?? '',
         args: body.args ?? '',
         disk: body.disk ?? 50,
         ports: body.ports ?? [],
@@ -682,7 +692,7 @@ export async function startRunPodDouble(options: RunPodDoubleOptions = {}): Prom
         }
         if (method === 'POST') {
           const body = await readJson(req);
-          const { pod, ghost } = createPod(body as Record<string, any>);
+          const { pod, ghost } = createPod(body);
           if (ghost) throw new HttpProblem(500, SOMETHING_WENT_WRONG);
           return sendJson(res, 201, podJson(pod), headers);
         }
