@@ -1,10 +1,22 @@
 /**
  * Every activity the worker runs, built once per worker process with its dependencies
- * (database, clients, config). Grouped by the outside system each one touches.
+ * (database, config, logger), grouped by the outside system each one touches:
+ * `generation.ts` (PostgreSQL catalog), `invokeai.ts` (InvokeAI), `storage.ts` (files).
+ *
+ * Errors that a retry cannot fix (bad input, not found, a refused batch) leave as
+ * `ApplicationFailure.nonRetryable`, so Temporal does not retry them; everything else is retried
+ * under the workflow's RetryPolicy.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../src/config.js';
 import type { Database } from '../src/db/client.js';
+import { AppError } from '../src/errors.js';
+import { InvokeAIError } from '../src/invokeai/errors.js';
+import { GraphParameterError } from '../src/invokeai/graphs/index.js';
 import type { Logger } from '../src/logger.js';
+import { createGenerationActivities } from './generation.js';
+import { createInvokeAIActivities } from './invokeai.js';
+import { createStorageActivities } from './storage.js';
 
 /** What activities need from the worker process. */
 export interface ActivityDeps {
@@ -14,9 +26,37 @@ export interface ActivityDeps {
 }
 
 /** Builds the activity functions registered on the worker. */
-export function createActivities(_deps: ActivityDeps) {
-  return {};
+export function createActivities(deps: ActivityDeps) {
+  return withFailureMapping({
+    ...createGenerationActivities(deps),
+    ...createInvokeAIActivities(deps),
+    ...createStorageActivities(deps),
+  });
 }
 
-/** The activity interface workflows proxy (`import type * as … ` is not possible for a factory's result). */
+/** The activities as workflows see them (`proxyActivities<Activities>`). */
 export type Activities = ReturnType<typeof createActivities>;
+
+/** Turns errors no retry can fix into non-retryable ApplicationFailures (type = our error code / class). */
+export function toActivityFailure(err: unknown): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof AppError && err.status < 500) return ApplicationFailure.nonRetryable(err.message, err.code);
+  if (err instanceof InvokeAIError && !err.retryable) return ApplicationFailure.nonRetryable(err.message, err.name);
+  if (err instanceof GraphParameterError) return ApplicationFailure.nonRetryable(err.message, 'validation_error');
+  return err;
+}
+
+function withFailureMapping<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      async (...args: never[]) => {
+        try {
+          return await fn(...args);
+        } catch (err) {
+          throw toActivityFailure(err);
+        }
+      },
+    ]),
+  ) as T;
+}

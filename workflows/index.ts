@@ -3,4 +3,6 @@
  * Temporal sandbox: only deterministic code belongs here — no I/O, no Node built-ins (ESLint
  * enforces it). Activities are imported as types only.
  */
-export {};
+export { generationSessionWorkflow } from './generation-session.js';
+export { generationStepWorkflow } from './generation-step.js';
+export { photoRetrievalWorkflow } from './photo-retrieval.js';

@@ -11,12 +11,26 @@ import { requestId } from 'hono/request-id';
 import { AppError } from '../errors.js';
 import { newApp, type App, type AppDeps } from './http.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerGenerationRoutes } from './routes/generation.js';
+import { registerAlbumRoutes } from './routes/albums.js';
+import { registerPhotoRoutes } from './routes/photos.js';
+import { registerSettingsRoutes } from './routes/settings.js';
+import { registerShareRoutes } from './routes/shares.js';
+import { registerTemplateRoutes } from './routes/templates.js';
 
 /** JSON request bodies above this many bytes answer 413. Uploads have their own limit. */
 const JSON_BODY_LIMIT = 1024 * 1024;
 
 /** Route modules, in registration order. Each adds its routes to the app. */
-const ROUTE_MODULES: Array<(app: App, deps: AppDeps) => void> = [registerHealthRoutes];
+const ROUTE_MODULES: Array<(app: App, deps: AppDeps) => void> = [
+  registerGenerationRoutes,
+  registerHealthRoutes,
+  registerPhotoRoutes,
+  registerAlbumRoutes,
+  registerShareRoutes,
+  registerTemplateRoutes,
+  registerSettingsRoutes,
+];
 
 /**
  * Builds the app. `extraRoutes` lets a feature register without editing this file's imports in tests.

@@ -6,7 +6,7 @@
  * Every sharp input here carries `limitInputPixels: MAX_INPUT_PIXELS`, so a small file declaring a
  * huge image (a decompression bomb) is refused from its header, before any pixel is decoded.
  */
-import sharp from 'sharp';
+import sharp, { type FailOnOptions, type Metadata } from 'sharp';
 
 /** Smallest accepted side, px (seed 001 §7.1). */
 export const MIN_SIDE_PX = 100;
@@ -91,7 +91,7 @@ export const SHARP_INPUT = { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error'
  *   out of range (the message gives them, e.g. "image is 50×80 px; each side must be 100–8192 px")
  */
 export async function inspectImage(file: string, expected: ImageType): Promise<ImageInfo> {
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(file, SHARP_INPUT).metadata();
   } catch (err) {
@@ -120,15 +120,25 @@ export async function inspectImage(file: string, expected: ImageType): Promise<I
  * A WebP thumbnail of `input` (a path or the image bytes) fitting in 300 × 300 px, EXIF orientation
  * applied, first frame of an animation, no metadata. Decodes the whole image, so a truncated or
  * corrupt file fails here.
+ * @param options.failOn sharp's sensitivity to invalid data (default `'error'`); see `strictFailOn`
  * @throws sharp's error for undecodable or truncated data, or an image above 8192 × 8192 px
  * @example await writeFileAtomic(resolveDataPath(dataDir, paths.thumbnail), await makeThumbnail(pngBytes))
  */
-export async function makeThumbnail(input: string | Buffer): Promise<Buffer> {
-  return sharp(input, SHARP_INPUT)
+export async function makeThumbnail(input: string | Buffer, options: { failOn?: FailOnOptions } = {}): Promise<Buffer> {
+  return sharp(input, { ...SHARP_INPUT, ...options })
     .autoOrient()
     .resize(THUMBNAIL_MAX_PX, THUMBNAIL_MAX_PX, { fit: 'inside', withoutEnlargement: true })
     .webp({ quality: 80 })
     .toBuffer();
+}
+
+/**
+ * The `failOn` level that refuses corrupt data of `format` without refusing healthy files: libjpeg
+ * reports corrupt entropy data only as warnings, so JPEG needs `'warning'`; libpng warns about
+ * harmless things (an sRGB profile it dislikes), so the others use `'error'`.
+ */
+export function strictFailOn(format: ImageType['format']): FailOnOptions {
+  return format === 'jpeg' ? 'warning' : 'error';
 }
 
 /** The format a metadata-free copy of a `format` original is written in (browsers cannot show TIFF/HEIC). */
