@@ -7,6 +7,7 @@
  * `ApplicationFailure.nonRetryable`, so Temporal does not retry them; everything else is retried
  * under the workflow's RetryPolicy.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../src/config.js';
 import type { Database } from '../src/db/client.js';
@@ -46,15 +47,27 @@ export function toActivityFailure(err: unknown): unknown {
   return err;
 }
 
+/** How often a running activity heartbeats on its own (ms), so a dead worker is noticed within the heartbeat timeout. */
+const AUTO_HEARTBEAT_MS = 1000;
+
+/**
+ * Wraps each activity: it heartbeats every second while it runs (a single slow InvokeAI call
+ * keeps it alive; a killed worker stops it, and the server retries after `heartbeatTimeout`), and
+ * its errors are mapped by `toActivityFailure`.
+ */
 function withFailureMapping<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
   return Object.fromEntries(
     Object.entries(activities).map(([name, fn]) => [
       name,
       async (...args: never[]) => {
+        const ctx = Context.current();
+        const timer = setInterval(() => ctx.heartbeat(), AUTO_HEARTBEAT_MS);
         try {
           return await fn(...args);
         } catch (err) {
           throw toActivityFailure(err);
+        } finally {
+          clearInterval(timer);
         }
       },
     ]),

@@ -30,9 +30,11 @@ const backend = proxyActivities<Activities>({
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
-// Calls to InvokeAI that can be retried safely (enqueue checks for its batch first).
+// Calls to InvokeAI that can be retried safely (enqueue checks for its batch first). They
+// heartbeat while they run, so a killed worker's attempt is retried after 10 s, not minutes.
 const invokeai = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 30 },
 });
 // Polls the batch until every queue item has finished: heartbeats carry progress, and a dead
@@ -111,7 +113,7 @@ export interface RetrievalPolicy {
 export async function retrievePhotos(photoIds: string[], policy: RetrievalPolicy): Promise<void> {
   const { retrieveImage } = proxyActivities<Activities>({
     startToCloseTimeout: '3 minutes',
-    heartbeatTimeout: '15s',
+    heartbeatTimeout: '10s',
     retry: {
       initialInterval: `${Math.max(policy.retryDelayS, 0.1)}s`,
       backoffCoefficient: 2,

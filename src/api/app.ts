@@ -13,6 +13,7 @@ import { newApp, type App, type AppDeps } from './http.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerGenerationRoutes } from './routes/generation.js';
 import { registerAlbumRoutes } from './routes/albums.js';
+import { registerModelRoutes } from './routes/models.js';
 import { registerPhotoRoutes } from './routes/photos.js';
 import { registerSettingsRoutes } from './routes/settings.js';
 import { registerShareRoutes } from './routes/shares.js';
@@ -30,6 +31,7 @@ const ROUTE_MODULES: Array<(app: App, deps: AppDeps) => void> = [
   registerShareRoutes,
   registerTemplateRoutes,
   registerSettingsRoutes,
+  registerModelRoutes,
 ];
 
 /**

@@ -189,7 +189,6 @@ async function undelete(db: Db, id: string): Promise<PhotoRow> {
 /** The client's filename as harmless metadata: base name only, no control characters, ≤ 255 chars. */
 function cleanFilename(name: string | null | undefined): string | null {
   if (!name) return null;
-  // eslint-disable-next-line no-control-regex
   const base = name.split(/[/\\]/).pop()!.replace(/[\u0000-\u001f\u007f]/g, '').trim();
   return base ? base.slice(0, 255) : null;
 }

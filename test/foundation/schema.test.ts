@@ -247,7 +247,7 @@ describe('constraints hold', () => {
     await assert.rejects(t.database.sql`INSERT INTO shared_links (access_key) VALUES ('k2')`, /share_target_check/);
     await t.database.sql`INSERT INTO shared_links (photo_id, access_key) VALUES (${photo!.id}, 'k3')`;
     await t.database.sql`INSERT INTO shared_links (album_id, access_key) VALUES (${album!.id}, 'k4')`;
-    const [{ n }] = (await t.database.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM shared_links`) as [{ n: number }];
+    const [{ n }] = [...(await t.database.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM shared_links`)] as [{ n: number }];
     assert.equal(n, 2);
   });
 
@@ -260,10 +260,10 @@ describe('constraints hold', () => {
 
   test('migrations are idempotent, also when two processes run them at once', async () => {
     await Promise.all([runMigrations(t.url), runMigrations(t.url), runMigrations(t.url)]);
-    const [{ n }] = (await t.database.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`) as [{ n: number }];
+    const [{ n }] = [...(await t.database.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`)] as [{ n: number }];
     const journal = (await import('../../migrations/meta/_journal.json', { with: { type: 'json' } })).default as { entries: unknown[] };
     assert.equal(n, journal.entries.length);
-    const [{ s }] = (await t.database.sql<{ s: number }[]>`SELECT count(*)::int AS s FROM application_settings`) as [{ s: number }];
+    const [{ s }] = [...(await t.database.sql<{ s: number }[]>`SELECT count(*)::int AS s FROM application_settings`)] as [{ s: number }];
     assert.equal(s, 1);
   });
 });

@@ -152,7 +152,7 @@ test('Idempotency-Key: a retried create returns the same session and step', asyn
   assert.equal(x.status, 202, JSON.stringify(x.body));
   assert.equal(y.status, 202, JSON.stringify(y.body));
   assert.equal((x.body as { id: string }).id, (y.body as { id: string }).id);
-  const [{ n }] = (await s.api.deps.database.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM generation_steps WHERE session_id = ${sessionId}`) as [{ n: number }];
+  const [{ n }] = [...(await s.api.deps.database.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM generation_steps WHERE session_id = ${sessionId}`)] as [{ n: number }];
   assert.equal(n, 1, 'one step for one key');
   const done = await s.waitForStep((x.body as { id: string }).id);
   assert.equal(done.status, 'completed');

@@ -43,6 +43,8 @@ export interface DoubleFaults {
   foreignSameBoard: boolean;
   /** regex source; latency/5xx/reset apply only to paths matching it (null = every /api path) */
   pathPattern: string | null;
+  /** ms between accepting an enqueue (counted, items queued) and answering it: a window in which the caller may die */
+  enqueueAnswerDelayMs: number;
 }
 
 /** Counters for tests (e.g. proof a batch was never enqueued twice). */
@@ -190,6 +192,7 @@ const DEFAULT_FAULTS: DoubleFaults = {
   foreignImagesPerItem: 0,
   foreignSameBoard: false,
   pathPattern: null,
+  enqueueAnswerDelayMs: 0,
 };
 
 const QUEUE_ID = 'default';
@@ -696,7 +699,9 @@ export async function startInvokeAIDouble(options: InvokeAIDoubleOptions = {}): 
       stats.enqueues.rejected += 1;
       return unprocessable(issues);
     }
-    return enqueue(body as Parameters<typeof enqueue>[0]);
+    const result = enqueue(body as Parameters<typeof enqueue>[0]);
+    if (faults.enqueueAnswerDelayMs > 0) await new Promise((r) => setTimeout(r, faults.enqueueAnswerDelayMs));
+    return result;
   });
 
   queueRoute('GET', '/i/{id}', ({ params }) => {
