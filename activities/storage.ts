@@ -66,9 +66,14 @@ export function createStorageActivities({ database, config }: ActivityDeps) {
             done(bytes > MAX_IMAGE_BYTES ? new Error(`image larger than ${MAX_IMAGE_BYTES} bytes`) : null, chunk);
           },
         });
-        await pipeline(image.body, limit, fs.createWriteStream(tmp, { flags: 'wx' }));
+        const expected = image.contentLength !== undefined ? ` of ${image.contentLength}` : '';
+        try {
+          await pipeline(image.body, limit, fs.createWriteStream(tmp, { flags: 'wx' }));
+        } catch (err) {
+          throw new Error(`download of ${photo.invokeId} interrupted after ${bytes}${expected} bytes: ${(err as Error).message}`);
+        }
         if (image.contentLength !== undefined && bytes !== image.contentLength) {
-          throw new Error(`truncated image: ${bytes} of ${image.contentLength} bytes`);
+          throw new Error(`truncated image: ${bytes}${expected} bytes`);
         }
         heartbeat();
         const meta = await sharp(tmp, SHARP_INPUT).metadata();

@@ -6,7 +6,6 @@
  * final files are removed and no row remains.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -136,6 +135,9 @@ async function receiveBytes(file: Readable, tmpFile: string, maxBytes: number): 
   let size = 0;
   let head = Buffer.alloc(0);
   let type: ImageType | undefined;
+  // Created before piping, so the file exists (and the caller's cleanup removes it) even when the
+  // pipeline fails before a lazily opened write stream would have created it.
+  const fh = await fs.open(tmpFile, 'wx');
   try {
     await pipeline(
       file,
@@ -151,11 +153,13 @@ async function receiveBytes(file: Readable, tmpFile: string, maxBytes: number): 
           yield chunk;
         }
       },
-      createWriteStream(tmpFile, { flags: 'wx' }),
+      fh.createWriteStream(),
     );
   } catch (err) {
     if (err instanceof AppError) throw err;
     throw badRequest(`upload ended early or the multipart body is malformed: ${(err as Error).message}`);
+  } finally {
+    await fh.close().catch(() => {});
   }
   if (size === 0) throw badRequest('the file is empty');
   type ??= checkType(head);

@@ -21,11 +21,11 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 let bundle: Promise<{ code: string }> | undefined;
 let runtimeInstalled = false;
 
-/** Quiet SDK logs (warnings and errors only), once per process. */
+/** Quiet SDK logs (errors only: the fault tests make warnings on purpose), once per process. */
 export function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
 }
 
 /** The workflow bundle, built once per test process (webpack takes a few seconds). */
