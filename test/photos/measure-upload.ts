@@ -50,7 +50,7 @@ try {
   const t0 = performance.now();
   const res = await fetch(`${t.url}/api/photos`, {
     method: 'POST',
-    body: Readable.toWeb(Readable.from(body())) as unknown as BodyInit,
+    body: Readable.toWeb(Readable.from(body())) as unknown as RequestInit['body'],
     headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + size + tail.length) },
     duplex: 'half',
   } as RequestInit);
