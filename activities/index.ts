@@ -17,6 +17,7 @@ import { GraphParameterError } from '../src/invokeai/graphs/index.js';
 import type { Logger } from '../src/logger.js';
 import { createGenerationActivities } from './generation.js';
 import { createInvokeAIActivities } from './invokeai.js';
+import { createMaintenanceActivities } from './maintenance.js';
 import { createStorageActivities } from './storage.js';
 
 /** What activities need from the worker process. */
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createGenerationActivities(deps),
     ...createInvokeAIActivities(deps),
     ...createStorageActivities(deps),
+    ...createMaintenanceActivities(deps),
   });
 }
 

@@ -6,3 +6,10 @@
 export { generationSessionWorkflow } from './generation-session.js';
 export { generationStepWorkflow } from './generation-step.js';
 export { photoRetrievalWorkflow } from './photo-retrieval.js';
+export {
+  expireShareLinksWorkflow,
+  purgeTrashWorkflow,
+  reconcileStorageWorkflow,
+  refreshModelsWorkflow,
+  retryFailedRetrievalsWorkflow,
+} from './maintenance.js';

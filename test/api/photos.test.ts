@@ -149,6 +149,39 @@ describe('upload: refused files leave nothing behind', () => {
     assert.equal((await fetch(`${t.url}/api/photos/${randomUUID()}`, { method: 'DELETE' })).status, 404);
   });
 
+  test('a client that disconnects mid-upload leaves no file and no row', async () => {
+    const files = await listFiles(t.dataDir);
+    const rows = await photoCount();
+    const bytes = await sharp(noise(600, 600, 41), { raw: { width: 600, height: 600, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer();
+    const boundary = 'AbortBoundary';
+    const abort = new AbortController();
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent === 0) controller.enqueue(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n`));
+        if (sent >= bytes.length / 2) {
+          await new Promise((r) => setTimeout(r, 100)); // let the server write what it got
+          abort.abort();
+          return;
+        }
+        controller.enqueue(bytes.subarray(sent, sent + 65536));
+        sent += 65536;
+      },
+    });
+    await assert.rejects(
+      fetch(`${t.url}/api/photos`, {
+        method: 'POST',
+        body,
+        signal: abort.signal,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+        duplex: 'half',
+      } as RequestInit),
+    );
+    for (let i = 0; i < 50 && (await listFiles(t.dataDir)).length !== files.length; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await listFiles(t.dataDir), files);
+    assert.equal(await photoCount(), rows);
+  });
+
   test('a failure at COMMIT (after the files were renamed into place) leaves no file and no row', async () => {
     const { sql } = t.deps.database;
     await sql.unsafe(`

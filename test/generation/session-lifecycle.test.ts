@@ -62,7 +62,13 @@ test('sessions and steps are findable by search attribute; the query answers the
     prompt: 'findable', model_key: s.sd1Key, parameters: { width: 512, height: 512, seed: 11 }, batch_size: 1,
   })).body as { id: string };
   await s.waitForStep(step.id);
-  const state = await s.api.deps.temporal.workflow.getHandle(session.workflow_id).query(sessionStateQuery);
+  // The step's row is final before its stepFinished signal reaches the session: poll the query.
+  const handle = s.api.deps.temporal.workflow.getHandle(session.workflow_id);
+  let state = await handle.query(sessionStateQuery);
+  for (let i = 0; i < 50 && state.steps[0]?.status !== 'completed'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    state = await handle.query(sessionStateQuery);
+  }
   assert.equal(state.status, 'active');
   assert.equal(state.recorded, true);
   assert.deepEqual(state.steps.map((x) => [x.stepId, x.position, x.status]), [[step.id, 1, 'completed']]);
