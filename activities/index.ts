@@ -1,7 +1,8 @@
 /**
  * Every activity the worker runs, built once per worker process with its dependencies
  * (database, config, logger), grouped by the outside system each one touches:
- * `generation.ts` (PostgreSQL catalog), `invokeai.ts` (InvokeAI), `storage.ts` (files).
+ * `generation.ts` (PostgreSQL catalog), `invokeai.ts` (InvokeAI), `storage.ts` (files),
+ * `runpod.ts` (RunPod pods).
  *
  * Errors that a retry cannot fix (bad input, not found, a refused batch) leave as
  * `ApplicationFailure.nonRetryable`, so Temporal does not retry them; everything else is retried
@@ -14,9 +15,11 @@ import type { Database } from '../src/db/client.js';
 import { AppError } from '../src/errors.js';
 import { InvokeAIError } from '../src/invokeai/errors.js';
 import { GraphParameterError } from '../src/invokeai/graphs/index.js';
+import { RunPodError } from '../src/runpod/errors.js';
 import type { Logger } from '../src/logger.js';
 import { createGenerationActivities } from './generation.js';
 import { createInvokeAIActivities } from './invokeai.js';
+import { createRunPodActivities } from './runpod.js';
 import { createMaintenanceActivities } from './maintenance.js';
 import { createStorageActivities } from './storage.js';
 
@@ -46,6 +49,11 @@ export function toActivityFailure(err: unknown): unknown {
   if (err instanceof AppError && err.status < 500) return ApplicationFailure.nonRetryable(err.message, err.code);
   if (err instanceof InvokeAIError && !err.retryable) return ApplicationFailure.nonRetryable(err.message, err.name);
   if (err instanceof GraphParameterError) return ApplicationFailure.nonRetryable(err.message, 'validation_error');
+  // RunPod: 429 waits as long as Retry-After says; no capacity, 402, a bad key… are not retried.
+  if (err instanceof RunPodError && err.code === 'rate_limited') {
+    return ApplicationFailure.create({ message: err.message, type: err.name, nextRetryDelay: err.retryAfterMs ?? 1000 });
+  }
+  if (err instanceof RunPodError) return err.retryable ? ApplicationFailure.retryable(err.message, err.name) : ApplicationFailure.nonRetryable(err.message, err.name);
   return err;
 }
 

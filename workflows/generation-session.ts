@@ -56,6 +56,8 @@ export interface GenerationSessionInput {
   sourceImageId: string | null;
   /** ms without a message after which the session is abandoned (default 7 days) */
   inactivityTimeoutMs?: number;
+  /** continue as new once history has this many events (default: when the server suggests it) */
+  continueAsNewAfterEvents?: number;
   carried?: Pick<SessionState, 'steps' | 'lastActivityMs'>;
 }
 
@@ -76,6 +78,10 @@ export async function generationSessionWorkflow(input: GenerationSessionInput): 
   const mustBeActive = () => {
     if (session.state.status !== 'active') throw ApplicationFailure.nonRetryable(`session is ${session.state.status}`, 'conflict');
   };
+
+  const historyTooLong = () =>
+    workflowInfo().continueAsNewSuggested ||
+    (input.continueAsNewAfterEvents !== undefined && workflowInfo().historyLength >= input.continueAsNewAfterEvents);
 
   setHandler(sessionStateQuery, () => session.state);
   // Update, not signal: the API answers with the session only once its row exists.
@@ -182,7 +188,7 @@ export async function generationSessionWorkflow(input: GenerationSessionInput): 
 
   while (session.state.status === 'active') {
     setCurrentDetails(session.details());
-    const active = await condition(() => touched || session.state.status !== 'active' || workflowInfo().continueAsNewSuggested, inactivity);
+    const active = await condition(() => touched || session.state.status !== 'active' || historyTooLong(), inactivity);
     if (!active) {
       log.info('session abandoned after inactivity', { sessionId: input.sessionId, inactivityMs: inactivity });
       await catalog.endSessionRecord({ sessionId: input.sessionId, status: 'abandoned' });
@@ -191,7 +197,7 @@ export async function generationSessionWorkflow(input: GenerationSessionInput): 
     }
     touched = false;
     session.state.lastActivityMs = Date.now();
-    if (workflowInfo().continueAsNewSuggested && session.state.status === 'active') {
+    if (historyTooLong() && session.state.status === 'active') {
       await condition(allHandlersFinished);
       return continueAsNew<typeof generationSessionWorkflow>({ ...input, carried: session.carry() });
     }

@@ -43,6 +43,8 @@ export interface AddStepResult {
 export interface StepSummary {
   stepId: string;
   position: number;
+  /** InvokeAI batch_id chosen for the step */
+  batchId: string;
   status: 'pending' | 'processing' | 'completed' | 'failed';
 }
 

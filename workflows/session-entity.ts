@@ -5,12 +5,11 @@
 import type { SessionState, StepSummary } from './messages.js';
 
 /** A step as the session keeps it. */
-export type SessionStep = StepSummary & { batchId: string };
+export type SessionStep = StepSummary;
 
 /** State of one generation session. */
 export class SessionEntity {
   readonly state: SessionState;
-  private batchIds = new Map<string, string>();
 
   constructor(sessionId: string, entryType: SessionState['entryType'], carried?: Pick<SessionState, 'steps' | 'lastActivityMs'>) {
     this.state = {
@@ -23,10 +22,9 @@ export class SessionEntity {
     };
   }
 
-  /** The step with `stepId`, with its batch id when this run knows it. */
+  /** The step with `stepId`, if the session has it. */
   step(stepId: string): SessionStep | undefined {
-    const s = this.state.steps.find((x) => x.stepId === stepId);
-    return s ? { ...s, batchId: this.batchIds.get(stepId) ?? '' } : undefined;
+    return this.state.steps.find((x) => x.stepId === stepId);
   }
 
   /** Position of the next step: one after the highest so far (1-based). */
@@ -36,8 +34,7 @@ export class SessionEntity {
 
   addStep(step: SessionStep): void {
     if (this.state.steps.some((s) => s.stepId === step.stepId)) return;
-    this.state.steps.push({ stepId: step.stepId, position: step.position, status: step.status });
-    this.batchIds.set(step.stepId, step.batchId);
+    this.state.steps.push({ ...step });
   }
 
   finishStep(stepId: string, status: StepSummary['status']): void {

@@ -176,14 +176,23 @@ export async function createSession(
   const sessionId = await idempotentId(db, 'POST /api/generation/sessions', idempotencyKey, input, randomUUID());
   const workflowId = sessionWorkflowId(sessionId);
   const settings = await getSettings(db);
-  const inactivityHours = Number((settings.settingsJson as { session_inactivity_hours?: number }).session_inactivity_hours ?? 7 * 24);
+  const tuning = settings.settingsJson as { session_inactivity_hours?: number; session_history_events?: number };
+  const inactivityHours = Number(tuning.session_inactivity_hours ?? 7 * 24);
   try {
     await deps.temporal.workflow.executeUpdateWithStart(sessionReadyUpdate, {
       args: [],
       startWorkflowOperation: new WithStartWorkflowOperation<typeof generationSessionWorkflow>('generationSessionWorkflow', {
         workflowId,
         taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
-        args: [{ sessionId, entryType: input.entry_type, sourceImageId, inactivityTimeoutMs: inactivityHours * 3600_000 }],
+        args: [
+          {
+            sessionId,
+            entryType: input.entry_type,
+            sourceImageId,
+            inactivityTimeoutMs: inactivityHours * 3600_000,
+            ...(tuning.session_history_events ? { continueAsNewAfterEvents: Number(tuning.session_history_events) } : {}),
+          },
+        ],
         workflowIdConflictPolicy: 'USE_EXISTING',
         // An ended session keeps its id: a retried create must not start it again.
         workflowIdReusePolicy: 'REJECT_DUPLICATE',

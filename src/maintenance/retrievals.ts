@@ -30,7 +30,7 @@ export async function findRetryableRetrievals(db: Db, limit = RETRY_BATCH_LIMIT)
         isNull(photos.purgedAt),
       ),
     )
-    .orderBy(asc(sql`${photos.lastRetrievalAttempt} NULLS FIRST`), asc(photos.id))
+    .orderBy(sql`${photos.lastRetrievalAttempt} ASC NULLS FIRST`, asc(photos.id))
     .limit(limit);
   return rows.map((r) => r.id);
 }

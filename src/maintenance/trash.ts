@@ -70,7 +70,7 @@ export async function purgeTrash(
         .update(photos)
         .set({ purgedAt: sql`CURRENT_TIMESTAMP` })
         .where(
-          sql`${photos.id} IN (SELECT id FROM photos WHERE deleted_at < ${before} AND purged_at IS NULL
+          sql`${photos.id} IN (SELECT id FROM photos WHERE deleted_at < ${before.toISOString()}::timestamptz AND purged_at IS NULL
                 ORDER BY deleted_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)`,
         )
         .returning();

@@ -117,3 +117,54 @@ test('session entity: positions, idempotent steps, compact carry-over', () => {
   assert.equal(next.nextPosition(), 3);
   assert.deepEqual(next.state.steps.map((x) => x.status), ['completed', 'pending']);
 });
+
+test('a long session continues as new and keeps its steps', { timeout: 90_000 }, async () => {
+  const { db } = s.api.deps.database;
+  await db.update(applicationSettings).set({ settingsJson: { session_history_events: 30 } }).where(eq(applicationSettings.id, 1));
+  try {
+    const session = (await s.call('POST', '/api/generation/sessions', { entry_type: 'scratch' })).body as { id: string; workflow_id: string };
+    const firstRun = (await s.api.deps.temporal.workflow.getHandle(session.workflow_id).describe()).runId;
+    const stepIds: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await s.call('POST', `/api/generation/sessions/${session.id}/steps`, {
+        prompt: `step ${i}`, model_key: s.sd1Key, parameters: { width: 512, height: 512, seed: i }, batch_size: 1,
+      });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      stepIds.push((r.body as { id: string }).id);
+      await s.waitForStep(stepIds.at(-1)!);
+    }
+    const handle = s.api.deps.temporal.workflow.getHandle(session.workflow_id);
+    const now = await handle.describe();
+    assert.notEqual(now.runId, firstRun, 'the session continued as new');
+    assert.equal(now.status.name, 'RUNNING');
+    const state = await handle.query(sessionStateQuery);
+    assert.deepEqual(state.steps.map((x) => x.stepId), stepIds, 'steps carried over');
+    assert.deepEqual(state.steps.map((x) => x.position), [1, 2, 3, 4]);
+  } finally {
+    await db.update(applicationSettings).set({ settingsJson: {} }).where(eq(applicationSettings.id, 1));
+  }
+});
+
+test('a step waits with a clear status while InvokeAI does not answer, then goes on', { timeout: 60_000 }, async () => {
+  s.invokeai.admin.setFaults({ resetRate: 1, pathPattern: '/app/version$' });
+  try {
+    const session = (await s.call('POST', '/api/generation/sessions', { entry_type: 'scratch' })).body as { id: string };
+    const step = (await s.call('POST', `/api/generation/sessions/${session.id}/steps`, {
+      prompt: 'patience', model_key: s.sd1Key, parameters: { width: 512, height: 512, seed: 3 }, batch_size: 1,
+    })).body as { id: string };
+    let status: { status: string; progress: { stage?: string; message?: string } | null } | undefined;
+    for (let i = 0; i < 100; i++) {
+      status = (await s.call('GET', `/api/generation/steps/${step.id}/status`)).body as typeof status;
+      if (status?.progress?.stage === 'waiting_for_backend') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status?.status, 'pending', 'waiting, not failed');
+    assert.equal(status?.progress?.stage, 'waiting_for_backend');
+    assert.match(status?.progress?.message ?? '', /does not answer/);
+    s.invokeai.admin.setFaults({ resetRate: 0, pathPattern: null });
+    const done = await s.waitForStep(step.id);
+    assert.equal(done.status, 'completed');
+  } finally {
+    s.invokeai.admin.setFaults({ resetRate: 0, pathPattern: null });
+  }
+});
