@@ -37,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createInvokeAIActivities(deps),
     ...createStorageActivities(deps),
     ...createMaintenanceActivities(deps),
+    ...createRunPodActivities(deps),
   });
 }
 

@@ -23,9 +23,11 @@ import {
 import { defaultVaeForModel, getModel } from '../src/models/queries.js';
 import { getSettings } from '../src/settings/service.js';
 import { resolveDataPath } from '../src/storage/files.js';
+import { usesRunPod } from '../src/runpod/pod-service.js';
 import type { StepParameters } from '../workflows/messages.js';
 import type { ItemFailure } from './generation.js';
 import type { ActivityDeps } from './index.js';
+import { tryPodLease, type PodLeaseMemo } from './runpod.js';
 
 /** How often `awaitBatch` polls the batch status (ms). */
 const POLL_MS = 150;
@@ -73,12 +75,23 @@ export function createInvokeAIActivities({ database, config }: ActivityDeps) {
     /**
      * Waits until the backend answers `GET /api/v1/app/version`, heartbeating; records the
      * connection in the settings. Publishes `waiting_for_backend` on the step meanwhile.
+     * In remote mode with a RunPod key, starts the pod workflow if none runs and takes the step's
+     * lease on it first (`tryPodLease`): the result then names the pod workflow, and the step
+     * must release the lease.
+     * @throws ApplicationFailure `budget_exceeded` / `runpod_error` (non-retryable) from `tryPodLease`
      */
-    async ensureBackend(input: { stepId: string }): Promise<{ url: string; version: string }> {
+    async ensureBackend(input: { stepId: string }): Promise<{ url: string; version: string; podWorkflowId?: string }> {
+      const podMemo: PodLeaseMemo = {};
       for (let attempt = 0; ; attempt++) {
         const settings = await getSettings(db);
-        const url = backendUrl(settings, config);
+        let url = backendUrl(settings, config);
         let error = 'remote mode: waiting for the pod';
+        let podWorkflowId: string | undefined;
+        if (usesRunPod(settings, config)) {
+          const lease = await tryPodLease({ db, config }, input.stepId, podMemo);
+          if ('waiting' in lease) [url, error] = [undefined, lease.waiting];
+          else [url, podWorkflowId] = [lease.url, lease.podWorkflowId];
+        }
         if (url) {
           try {
             const { version } = await getInvokeAIClient(url).getAppVersion();
@@ -87,7 +100,7 @@ export function createInvokeAIActivities({ database, config }: ActivityDeps) {
               .set({ isConnected: true, lastConnectedAt: new Date(), apiVersion: version })
               .where(eq(applicationSettings.id, 1));
             if (attempt > 0) await setProgress(input.stepId, { stage: 'pending', message: null });
-            return { url, version };
+            return { url, version, ...(podWorkflowId ? { podWorkflowId } : {}) };
           } catch (err) {
             error = `InvokeAI at ${url} does not answer: ${(err as Error).message}`;
           }

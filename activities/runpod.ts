@@ -16,7 +16,7 @@ import { applicationSettings, podSessions } from '../src/db/schema.js';
 import { getInvokeAIClient } from '../src/invokeai/client.js';
 import type { RunPodClient } from '../src/runpod/client.js';
 import { RunPodError, RunPodNetworkError, RunPodNotFoundError, RunPodServerError } from '../src/runpod/errors.js';
-import { podSettingsFrom, runpodApiKey, runpodClientFor, startPodWorkflow, workflowRunning } from '../src/runpod/pod-service.js';
+import { podSettingsFrom, roundSettings, runpodApiKey, runpodClientFor, startPodWorkflow, workflowRunning } from '../src/runpod/pod-service.js';
 import { billedRate, costUsd } from '../src/runpod/pricing.js';
 import { parseRunPodTime, type Pod } from '../src/runpod/schemas.js';
 import { getSettings } from '../src/settings/service.js';
@@ -46,7 +46,6 @@ export interface PodSessionStart {
   settings: PodRoundSettings;
   /** s */
   readinessTimeoutS: number;
-  stopAction: 'stop' | 'terminate';
 }
 
 /** A pod as the workflow keeps it. `startedAtMs` = the pod's creation (billing start), epoch ms. */
@@ -106,12 +105,10 @@ export function createRunPodActivities({ database, config }: ActivityDeps) {
       const settings = await getSettings(db);
       const [row] = await db.select({ id: podSessions.id }).from(podSessions).where(eq(podSessions.id, input.sessionId));
       const ps = podSettingsFrom(settings);
-      const { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS } = ps;
       return {
         claimed: Boolean(row) && settings.currentSessionId === input.sessionId,
-        settings: { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS },
+        settings: roundSettings(ps),
         readinessTimeoutS: ps.readinessTimeoutS,
-        stopAction: ps.stopAction,
       };
     },
 
@@ -236,8 +233,7 @@ export function createRunPodActivities({ database, config }: ActivityDeps) {
         .update(applicationSettings)
         .set({ currentSessionCost: input.costUsd })
         .where(and(eq(applicationSettings.id, 1), eq(applicationSettings.currentSessionId, input.sessionId)));
-      const { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS } = podSettingsFrom(await getSettings(db));
-      return { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS };
+      return roundSettings(podSettingsFrom(await getSettings(db)));
     },
 
     /** Of `stepIds`, those whose step workflow (`generation-step/<id>`) still runs (DescribeWorkflowExecution). */

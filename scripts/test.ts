@@ -7,14 +7,12 @@
  * Arguments filter the test files by substring: `npm test -- test/api`.
  */
 import { spawn } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { childEnv, parseConfig } from '../src/config.js';
-import { freePort, startEmbeddedPostgres } from '../src/db/embedded.js';
+import { startServices, type Services } from './services.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cfg = parseConfig();
@@ -37,23 +35,11 @@ if (files.length === 0) {
 }
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'photo-gallery-test-'));
-const cleanups: Array<() => Promise<unknown>> = [];
-let databaseUrl = cfg.DATABASE_URL;
-let temporalAddress = cfg.TEMPORAL_ADDRESS;
+let services: Services | undefined;
 try {
   const t0 = Date.now();
-  if (!databaseUrl) {
-    const pg = await startEmbeddedPostgres({ dataDir: tmp, database: 'postgres' });
-    cleanups.push(() => pg.stop());
-    databaseUrl = pg.adminUrl;
-  }
-  if (!temporalAddress) {
-    const port = await freePort();
-    const env = childEnv({ DATA_DIR: tmp, TEMPORAL_DEV_PORT: String(port), TEMPORAL_DEV_DB: 'memory', TEMPORAL_DEV_HEADLESS: '1' });
-    await promisify(execFile)(path.join(ROOT, 'temporal-dev.sh'), ['start'], { env });
-    cleanups.push(() => promisify(execFile)(path.join(ROOT, 'temporal-dev.sh'), ['stop'], { env }));
-    temporalAddress = `127.0.0.1:${port}`;
-  }
+  services = await startServices(tmp);
+  const { databaseUrl, temporalAddress } = services;
   console.log(`test services ready in ${Date.now() - t0} ms (PostgreSQL, Temporal ${temporalAddress}); ${files.length} test files`);
 
   const code = await new Promise<number>((resolve) => {
@@ -66,6 +52,6 @@ try {
   });
   process.exitCode = code;
 } finally {
-  for (const c of cleanups.reverse()) await c().catch((e) => console.error('cleanup failed:', e));
+  await services?.stop();
   await fs.rm(tmp, { recursive: true, force: true });
 }

@@ -9,6 +9,8 @@ import { createActivities } from '../activities/index.js';
 import { config, type Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { createLogger, type Logger } from './logger.js';
+import { connectTemporal } from './temporal/connection.js';
+import { ensureSchedules } from './temporal/schedules.js';
 
 /** Path of the workflows entry the worker bundles. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -51,10 +53,26 @@ async function main() {
   const database = openDatabase(cfg.DATABASE_URL);
   const connection = await connectNative(cfg.TEMPORAL_ADDRESS);
   const worker = await createWorker({ config: cfg, database, logger, connection });
+  await upsertSchedules(cfg, logger);
   logger.info({ taskQueue: cfg.TEMPORAL_TASK_QUEUE }, 'worker running');
   await worker.run();
   await Promise.allSettled([database.close(), connection.close()]);
   logger.info('worker stopped');
+}
+
+/** Creates or updates the Temporal Schedules (`ensureSchedules`); a failure is logged, the worker runs anyway. */
+async function upsertSchedules(cfg: Config, logger: Logger): Promise<void> {
+  try {
+    const { client, connection } = await connectTemporal({ address: cfg.TEMPORAL_ADDRESS!, namespace: cfg.TEMPORAL_NAMESPACE });
+    try {
+      const { ids } = await ensureSchedules(client, cfg);
+      logger.info({ schedules: ids }, 'schedules in place');
+    } finally {
+      await connection.close();
+    }
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, 'could not create or update the schedules');
+  }
 }
 
 /** Connects the worker's native connection, retrying for up to 30 s. */

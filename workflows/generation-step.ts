@@ -13,9 +13,11 @@ import {
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  type SignalDefinition,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { sessionWorkflowId, stepFinishedSignal, stepStateQuery, type StepState } from './messages.js';
+import { releaseLeaseSignal, touchSignal } from './messages-pod.js';
 import { StepStatusKey } from './search-attributes.js';
 
 // Database writes: quick, retried quickly.
@@ -57,14 +59,17 @@ export async function generationStepWorkflow(input: GenerationStepInput): Promis
   const state: StepState = { stepId, stage: 'backend', itemIds: [], photoIds: [], status: 'pending' };
   setHandler(stepStateQuery, () => state);
 
+  // Remote mode: the RunPod pod workflow holding this step's lease (released in `finally`).
+  let podWorkflowId: string | undefined;
   try {
     const plan = await catalog.loadStepPlan({ stepId });
     setCurrentDetails(`**${plan.summary}**\n\nwaiting for InvokeAI to answer`);
-    await backend.ensureBackend({ stepId });
+    ({ podWorkflowId } = await backend.ensureBackend({ stepId }));
     if (plan.imageToImage) await invokeai.prepareInitImage({ stepId });
 
     state.stage = 'enqueue';
     const enqueued = await invokeai.enqueueStep({ stepId });
+    await signalPod(podWorkflowId, touchSignal);
     state.itemIds = enqueued.itemIds;
     state.status = 'processing';
     setCurrentDetails(`**${plan.summary}**\n\nbatch \`${enqueued.batchId}\`: ${enqueued.itemIds.length} queue items`);
@@ -79,6 +84,7 @@ export async function generationStepWorkflow(input: GenerationStepInput): Promis
     state.stage = 'retrieving';
     setCurrentDetails(`**${plan.summary}**\n\nretrieving ${photos.length} images`);
     await retrievePhotos(state.photoIds, plan.retrieval);
+    await signalPod(podWorkflowId, touchSignal);
 
     const closed = await catalog.finalizeStep({ stepId, failures: batch.failed });
     state.status = closed.status;
@@ -89,6 +95,8 @@ export async function generationStepWorkflow(input: GenerationStepInput): Promis
     log.warn('step failed', { stepId, error: message });
     await catalog.failStep({ stepId, error: message });
     state.status = 'failed';
+  } finally {
+    await signalPod(podWorkflowId, releaseLeaseSignal, { stepId });
   }
   state.stage = 'done';
   upsertSearchAttributes([{ key: StepStatusKey, value: state.status }]);
@@ -134,6 +142,16 @@ export async function retrievePhotos(photoIds: string[], policy: RetrievalPolicy
     }
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, policy.parallel), photoIds.length) }, lane));
+}
+
+/** Signals the pod workflow, if the step uses one; a pod workflow that has ended is no error. */
+async function signalPod<Args extends unknown[]>(podWorkflowId: string | undefined, signal: SignalDefinition<Args>, ...args: Args): Promise<void> {
+  if (!podWorkflowId) return;
+  try {
+    await getExternalWorkflowHandle(podWorkflowId).signal(signal, ...args);
+  } catch (err) {
+    log.info('pod workflow not signalled', { podWorkflowId, signal: signal.name, error: errorMessage(err) });
+  }
 }
 
 async function notifySession(sessionId: string, stepId: string, status: StepState['status']): Promise<void> {

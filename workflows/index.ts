@@ -13,3 +13,4 @@ export {
   refreshModelsWorkflow,
   retryFailedRetrievalsWorkflow,
 } from './maintenance.js';
+export { podLifetimeWorkflow, runpodOrphanSweepWorkflow } from './pod-lifetime.js';

@@ -15,6 +15,8 @@ export interface PodRoundSettings {
   maxSessionHours: number | null;
   /** how often the workflow records the cost and checks caps and leases, s */
   tickS: number;
+  /** `stop` (keeps the volume; it still bills) or `terminate` */
+  stopAction: 'stop' | 'terminate';
 }
 
 /** A billed rate: USD/h and where it came from (`pod` | `catalog` | `seed-table`). */
@@ -44,8 +46,8 @@ export interface CarriedPodState {
   switchedToRemote: boolean;
 }
 
-/** Defaults until the first settings read: 30 min idle, no caps, 60 s tick. */
-export const DEFAULT_ROUND_SETTINGS: PodRoundSettings = { idleTimeoutS: 30 * 60, maxSessionCostUsd: null, maxSessionHours: null, tickS: 60 };
+/** Defaults until the first settings read: 30 min idle, no caps, 60 s tick, `stop`. */
+export const DEFAULT_ROUND_SETTINGS: PodRoundSettings = { idleTimeoutS: 30 * 60, maxSessionCostUsd: null, maxSessionHours: null, tickS: 60, stopAction: 'stop' };
 
 /** State of one pod lifetime. */
 export class PodEntity {

@@ -33,8 +33,6 @@ export interface PodSettings extends PodRoundSettings {
   gpuTypeId: string;
   /** give up waiting for InvokeAI after this long, s (`settings_json.readiness_timeout_seconds`, default 900) */
   readinessTimeoutS: number;
-  /** `stop` (keeps the volume; it still bills) or `terminate` (`settings_json.pod_stop_action`, default `stop`) */
-  stopAction: 'stop' | 'terminate';
   /** the `POST /v2/pods` body without `name` */
   createBody: Omit<CreatePodRequest, 'name'>;
 }
@@ -55,7 +53,7 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !=
 /**
  * Reads the pod settings: columns `runpod_pod_type`, `idle_timeout_minutes`, and `settings_json` keys
  * `idle_timeout_seconds` (overrides the minutes; tests use seconds), `readiness_timeout_seconds`,
- * `pod_stop_action`, `max_session_cost` (USD), `max_session_hours`, `pod_tick_seconds`,
+ * `pod_stop_action` (`stop` | `terminate`), `max_session_cost` (USD), `max_session_hours`, `pod_tick_seconds`,
  * `runpod_image`, `runpod_container_disk_gb`, `runpod_volume_gb`, `runpod_network_volume_id`,
  * `runpod_cloud`, `runpod_data_center_ids`. Never throws; bad values fall back to defaults.
  */
@@ -88,6 +86,12 @@ export function podSettingsFrom(settings: Settings): PodSettings {
       ...(dataCenterIds.length ? { dataCenterIds } : {}),
     },
   };
+}
+
+/** The part of `PodSettings` the pod workflow re-reads every round. */
+export function roundSettings(ps: PodSettings): PodRoundSettings {
+  const { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS, stopAction } = ps;
+  return { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS, stopAction };
 }
 
 /** The RunPod API key: the settings' `runpod_api_key`, else `RUNPOD_API_KEY`; `undefined` when neither is set. */

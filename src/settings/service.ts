@@ -4,6 +4,7 @@
  * and the rules that combine it with the environment.
  */
 import { eq, sql } from 'drizzle-orm';
+import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
@@ -70,15 +71,20 @@ export function settingsPatchSchema(maxBatchSize: number) {
 export type SettingsPatch = z.infer<ReturnType<typeof settingsPatchSchema>>;
 
 /**
- * Applies `patch` to the settings row (`updated_at` moves) and returns the new row.
+ * Applies `patch` to the settings row (`updated_at` moves) and returns the new row. `settings_json`
+ * is merged into the stored object (top-level keys replaced), not substituted for it.
  * @throws AppError `internal_error` when the database refuses; the message never carries the values
  *   (a driver error would quote the RunPod key among the query parameters)
  */
 export async function updateSettings(db: Db, patch: SettingsPatch): Promise<Settings> {
   await getSettings(db);
-  const set: Partial<typeof applicationSettings.$inferInsert> = {};
+  const set: PgUpdateSetSource<typeof applicationSettings> = {};
   for (const [key, value] of Object.entries(patch)) {
     if (value !== undefined) (set as Record<string, unknown>)[camel(key)] = value;
+  }
+  if (patch.settings_json) {
+    // Merged key by key, so a client setting its own keys keeps the server's (e.g. session_history_events).
+    set.settingsJson = sql`${applicationSettings.settingsJson} || ${JSON.stringify(patch.settings_json)}::jsonb`;
   }
   try {
     const [row] = await db

@@ -60,6 +60,7 @@ describe('settings', () => {
     }
     assert.equal(((await (await call('GET', '/api/settings')).json()) as { default_steps: number }).default_steps, 30);
 
+    await t.deps.database.sql`UPDATE application_settings SET settings_json = '{"server_key": 7}'::jsonb WHERE id = 1`;
     const before = ((await (await call('GET', '/api/settings')).json()) as { updated_at: string }).updated_at;
     const res = await call('PATCH', '/api/settings', {
       default_steps: 25,
@@ -77,7 +78,7 @@ describe('settings', () => {
     assert.equal(s.default_cfg_scale, 6.25);
     assert.equal(s.backend_mode, 'remote');
     assert.deepEqual(s.aspect_ratios, [{ name: 'Wide', width: 1344, height: 768 }]);
-    assert.deepEqual(s.settings_json, { theme: 'dark' });
+    assert.deepEqual(s.settings_json, { server_key: 7, theme: 'dark' }, 'settings_json is merged');
     assert.ok(Date.parse(s.updated_at as string) > Date.parse(before));
   });
 

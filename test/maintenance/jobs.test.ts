@@ -4,7 +4,7 @@
  * reconciliation (quarantine, missing files), the choice of retrievals to retry, the model refresh
  * that waits for InvokeAI.
  */
-import { after, before, beforeEach, test } from 'node:test';
+import { after, afterEach, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -38,6 +38,9 @@ beforeEach(async () => {
   await t.database.sql`TRUNCATE photos, shared_links, albums, generation_sessions, generation_steps, step_alternatives CASCADE`;
   await t.database.sql`INSERT INTO application_settings (id) VALUES (1) ON CONFLICT DO NOTHING`;
   await t.database.db.update(applicationSettings).set({ settingsJson: {}, maxRetrievalAttempts: 5 }).where(eq(applicationSettings.id, 1));
+});
+afterEach(async () => {
+  await fs.rm(dataDir, { recursive: true, force: true });
 });
 
 async function exists(rel: string): Promise<boolean> {
