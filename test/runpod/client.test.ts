@@ -73,7 +73,8 @@ void describe('RunPod client against the double', () => {
     upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
     rp = await startRunPodDouble({
       invokeaiUrl: upstreamUrl,
-      timings: { provisioningMs: 30, startingMs: 60 },
+      // long enough that "before RUNNING" checks hold on a loaded 2-core machine
+      timings: { provisioningMs: 400, startingMs: 400 },
       readOnlyApiKey: 'rpa_READONLY',
     });
     client = createRunPodClient({ apiKey: rp.apiKey, baseUrl: rp.apiUrl, proxyUrlTemplate: rp.proxyUrlTemplate });

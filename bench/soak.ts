@@ -1,0 +1,9 @@
+/**
+ * `npm run soak`: the bounded fault soak (at most 15 minutes; not part of `npm test`). Brings up
+ * PostgreSQL and Temporal like `npm run bench`, then runs `bench/soak-run.ts`, whose exit code it
+ * returns: non-zero unless nothing was lost, duplicated, enqueued twice or left on disk.
+ */
+import { runWithServices } from './lib/launch.js';
+
+const failed = await runWithServices(['bench/soak-run.ts']);
+process.exitCode = failed.length > 0 ? 1 : 0;
