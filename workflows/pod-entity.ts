@@ -17,6 +17,8 @@ export interface PodRoundSettings {
   tickS: number;
   /** `stop` (keeps the volume; it still bills) or `terminate` */
   stopAction: 'stop' | 'terminate';
+  /** continue-as-new at this many history events (`null`: when Temporal suggests it) */
+  historyEvents: number | null;
 }
 
 /** A billed rate: USD/h and where it came from (`pod` | `catalog` | `seed-table`). */
@@ -47,7 +49,7 @@ export interface CarriedPodState {
 }
 
 /** Defaults until the first settings read: 30 min idle, no caps, 60 s tick, `stop`. */
-export const DEFAULT_ROUND_SETTINGS: PodRoundSettings = { idleTimeoutS: 30 * 60, maxSessionCostUsd: null, maxSessionHours: null, tickS: 60, stopAction: 'stop' };
+export const DEFAULT_ROUND_SETTINGS: PodRoundSettings = { idleTimeoutS: 30 * 60, maxSessionCostUsd: null, maxSessionHours: null, tickS: 60, stopAction: 'stop', historyEvents: null };
 
 /** State of one pod lifetime. */
 export class PodEntity {

@@ -10,6 +10,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  ContinueAsNew,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -139,7 +140,9 @@ export async function podLifetimeWorkflow(input: PodLifetimeInput): Promise<PodL
   });
 
   const continueAsNewIfSuggested = async () => {
-    if (!workflowInfo().continueAsNewSuggested) return;
+    const { continueAsNewSuggested, historyLength } = workflowInfo();
+    const limit = pod.settings.historyEvents;
+    if (!continueAsNewSuggested && !(limit !== null && historyLength >= limit)) return;
     await condition(allHandlersFinished);
     await continueAsNew<typeof podLifetimeWorkflow>({ sessionId, carried: pod.carry() });
   };
@@ -226,7 +229,7 @@ export async function podLifetimeWorkflow(input: PodLifetimeInput): Promise<PodL
       }
       if (!pod.stopRequested || pod.serving) pod.requestStop(await serve());
     } catch (err) {
-      if (isCancellation(err)) throw err;
+      if (isCancellation(err) || err instanceof ContinueAsNew) throw err;
       const type = (err as { cause?: { type?: string } }).cause?.type ?? 'runpod_error';
       failure = { message: errorMessage(err), type: type === 'readiness_timeout' ? type : 'runpod_error' };
       pod.lastError = failure.message;

@@ -54,7 +54,7 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !=
 /**
  * Reads the pod settings: columns `runpod_pod_type`, `idle_timeout_minutes`, and `settings_json` keys
  * `idle_timeout_seconds` (overrides the minutes; tests use seconds), `readiness_timeout_seconds`,
- * `pod_stop_action` (`stop` | `terminate`), `max_session_cost` (USD), `max_session_hours`, `pod_tick_seconds`,
+ * `pod_stop_action` (`stop` | `terminate`), `max_session_cost` (USD), `max_session_hours`, `pod_tick_seconds`, `pod_history_events` (continue-as-new threshold),
  * `runpod_image`, `runpod_container_disk_gb`, `runpod_volume_gb`, `runpod_network_volume_id`,
  * `runpod_cloud`, `runpod_data_center_ids`. Never throws; bad values fall back to defaults.
  */
@@ -70,6 +70,7 @@ export function podSettingsFrom(settings: Settings): PodSettings {
     maxSessionCostUsd: num(j.max_session_cost),
     maxSessionHours: num(j.max_session_hours),
     tickS: num(j.pod_tick_seconds) ?? 60,
+    historyEvents: num(j.pod_history_events),
     gpuTypeId,
     readinessTimeoutS: num(j.readiness_timeout_seconds) ?? 15 * 60,
     stopAction: j.pod_stop_action === 'terminate' ? 'terminate' : 'stop',
@@ -91,8 +92,8 @@ export function podSettingsFrom(settings: Settings): PodSettings {
 
 /** The part of `PodSettings` the pod workflow re-reads every round. */
 export function roundSettings(ps: PodSettings): PodRoundSettings {
-  const { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS, stopAction } = ps;
-  return { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS, stopAction };
+  const { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS, stopAction, historyEvents } = ps;
+  return { idleTimeoutS, maxSessionCostUsd, maxSessionHours, tickS, stopAction, historyEvents };
 }
 
 /** The RunPod API key: the settings' `runpod_api_key`, else `RUNPOD_API_KEY`; `undefined` when neither is set. */
@@ -222,12 +223,18 @@ export async function backendStatus(deps: { db: Db; temporal: Client; config: Co
   };
 }
 
+/** How long the status waits for the pod workflow's query before answering from the database, ms. */
+const QUERY_TIMEOUT_MS = 3000;
+
 async function podView(deps: { db: Db; temporal: Client }, sessionId: string, now: number): Promise<PodView | null> {
   const workflowId = podWorkflowId(sessionId);
   const warn = (state: string, failures: number, err: string | null) =>
     state === 'stop_failing' ? `STOP KEEPS FAILING (${failures} rounds): the pod may still be billing; the workflow keeps retrying. ${err ?? ''}`.trim() : null;
   try {
-    const q = await deps.temporal.workflow.getHandle(workflowId).query(podStatusQuery);
+    const q = await Promise.race([
+      deps.temporal.workflow.getHandle(workflowId).query(podStatusQuery),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('query timed out')), QUERY_TIMEOUT_MS).unref()),
+    ]);
     const started = q.started_at ? Date.parse(q.started_at) : null;
     const uptimeMs = started === null ? 0 : Math.max(0, now - started);
     const idleDeadline = q.idle_deadline ? Date.parse(q.idle_deadline) : null;

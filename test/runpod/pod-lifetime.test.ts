@@ -41,6 +41,8 @@ async function waitStopped(podId: string, status = 'EXITED', timeoutMs = 30_000)
 }
 
 async function start(json: Record<string, unknown>) {
+  // The previous pod workflow may still be recording its end: a start now would return it.
+  await until('the previous pod session ended', async () => (await s.settings()).currentSessionId === null);
   await s.setSettings({}, json);
   const r = await s.startPod();
   workflowIds.push(r.workflowId);
@@ -219,6 +221,34 @@ test('at most one pod workflow: concurrent starts return the same one; no key â†
     assert.match(r.body.error.message, /no RunPod API key/);
   } finally {
     await s.setSettings({ runpodApiKey: (await import('./pod-stack.js')).SECRET_KEY });
+  }
+});
+
+test('continue-as-new during the session keeps the pod, its lease and its idle timer', { timeout: 60_000 }, async () => {
+  s.runpod.admin.reset();
+  try {
+    const { workflowId, status } = await start({ idle_timeout_seconds: 3, pod_history_events: 60 });
+    const firstRun = (await handle(workflowId).describe()).runId;
+    await handle(workflowId).executeUpdate(acquireLeaseUpdate, { args: [{ stepId: 'can-step' }] });
+    const newRun = await until('continued as new', async () => {
+      await handle(workflowId).signal(touchSignal);
+      const d = await handle(workflowId).describe();
+      return d.runId !== firstRun ? d.runId : null;
+    });
+    assert.notEqual(newRun, firstRun);
+    const carried = await s.podStatus(workflowId);
+    assert.equal(carried.pod_id, status.pod_id);
+    assert.deepEqual(carried.leases, ['can-step']);
+    assert.equal(carried.state, 'busy');
+    assert.equal(s.doublePod(status.pod_id!)?.status, 'RUNNING');
+    await handle(workflowId).signal(releaseLeaseSignal, { stepId: 'can-step' });
+    const releasedAt = Date.now();
+    const stopped = await waitStopped(status.pod_id!);
+    assert.ok(stopped - (releasedAt + 3000) > -500 && stopped - (releasedAt + 3000) < 5000);
+    assert.equal((await handle(workflowId).result()).reason, 'idle');
+    assert.equal(s.runpod.admin.state().podsCreated, 1, 'the new run did not create another pod');
+  } finally {
+    await s.setSettings({}, { pod_history_events: null });
   }
 });
 
