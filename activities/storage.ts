@@ -58,6 +58,7 @@ export function createStorageActivities({ database, config }: ActivityDeps) {
       try {
         const client = await backendClient(db, config);
         await fsp.mkdir(path.dirname(finalPath), { recursive: true });
+        await removeStaleTemps(finalPath);
         const image = await client.getImageFull(photo.invokeId);
         let bytes = 0;
         const limit = new Transform({
@@ -110,4 +111,12 @@ export function createStorageActivities({ database, config }: ActivityDeps) {
       }
     },
   };
+}
+
+/** Removes the temporary files an earlier attempt of this photo left when its worker was killed. */
+async function removeStaleTemps(finalPath: string): Promise<void> {
+  const prefix = `.${path.basename(finalPath)}.`;
+  for (const name of await fsp.readdir(path.dirname(finalPath))) {
+    if (name.startsWith(prefix) && name.endsWith('.tmp')) await removeFile(path.join(path.dirname(finalPath), name));
+  }
 }

@@ -59,6 +59,8 @@ const EnvSchema = z.object({
   /** bytes */
   MAX_UPLOAD_SIZE: positiveInt.default(20 * MiB),
   MAX_BATCH_SIZE: positiveInt.max(100).default(10),
+  /** false on workers that must not create or update the Temporal Schedules (e.g. throwaway test workers) */
+  WORKER_SCHEDULES: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -11,6 +11,7 @@ import { openDatabase, type Database } from './db/client.js';
 import { createLogger, type Logger } from './logger.js';
 import { connectTemporal } from './temporal/connection.js';
 import { ensureSchedules } from './temporal/schedules.js';
+import { sweepTempFiles } from './storage/files.js';
 
 /** Path of the workflows entry the worker bundles. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -53,7 +54,10 @@ async function main() {
   const database = openDatabase(cfg.DATABASE_URL);
   const connection = await connectNative(cfg.TEMPORAL_ADDRESS);
   const worker = await createWorker({ config: cfg, database, logger, connection });
-  await upsertSchedules(cfg, logger);
+  // A worker killed mid-write leaves `.tmp` files; remove those older than an hour.
+  const swept = await sweepTempFiles(cfg.DATA_DIR).catch(() => 0);
+  if (swept > 0) logger.info({ swept }, 'removed temporary files left by a crash');
+  if (cfg.WORKER_SCHEDULES) await upsertSchedules(cfg, logger);
   logger.info({ taskQueue: cfg.TEMPORAL_TASK_QUEUE }, 'worker running');
   await worker.run();
   await Promise.allSettled([database.close(), connection.close()]);

@@ -140,6 +140,8 @@ export function spawnWorker(stack: Pick<GenerationStack, 'api' | 'invokeai' | 't
       INVOKEAI_LOCAL_URL: stack.invokeai.url,
       DATA_DIR: stack.api.dataDir,
       LOG_LEVEL: 'warn',
+      // the test server's schedules are not this throwaway worker's to repoint
+      WORKER_SCHEDULES: 'false',
     }),
     stdio: ['ignore', 'inherit', 'inherit'],
   });

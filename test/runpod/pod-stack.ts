@@ -215,6 +215,7 @@ export function spawnPodWorker(stack: PodStack): ChildProcess {
       RUNPOD_PROXY_URL_TEMPLATE: cfg.RUNPOD_PROXY_URL_TEMPLATE,
       DATA_DIR: stack.api.dataDir,
       LOG_LEVEL: 'info',
+      WORKER_SCHEDULES: 'false',
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
