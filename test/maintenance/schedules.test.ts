@@ -13,7 +13,8 @@ import path from 'node:path';
 import { WorkflowNotFoundError, type ScheduleDescription } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import { applicationSettings } from '../../src/db/schema.js';
-import { ensureMaintenanceSchedules, MAINTENANCE_SCHEDULES } from '../../src/maintenance/schedules.js';
+import { MAINTENANCE_SCHEDULES } from '../../src/maintenance/schedules.js';
+import { ensureMaintenanceSchedules } from '../../src/temporal/schedules.js';
 import { photoRetrievalWorkflowId } from '../../workflows/messages.js';
 import { startGenerationStack, type GenerationStack } from '../helpers/generation.js';
 
