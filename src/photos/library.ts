@@ -2,7 +2,7 @@
  * The photo library: listing with filters and keyset pagination, one photo, soft delete and
  * restore, and the checks in front of serving a photo's files or retrying its retrieval.
  */
-import { and, count, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { albumPhotos, photos } from '../db/schema.js';
 import { badRequest, conflict, notFound } from '../errors.js';
@@ -25,7 +25,9 @@ export interface ListPhotosQuery {
 /** One page: rows, the total matching the filters, and the cursor of the next page (null at the end). */
 export interface PhotoPage {
   items: PhotoRow[];
+  /** exact up to `EXACT_COUNT_LIMIT`, PostgreSQL's planner estimate above it (`totalIsEstimate`) */
   total: number;
+  totalIsEstimate: boolean;
   limit: number;
   offset: number;
   nextCursor: string | null;
@@ -68,7 +70,7 @@ export async function listPhotos(db: Db, query: ListPhotosQuery): Promise<PhotoP
     ? [sql`${photos.createdAt} DESC NULLS LAST`, sql`${photos.id} DESC NULLS LAST`]
     : [sql`${photos.createdAt} ASC NULLS FIRST`, sql`${photos.id} ASC NULLS FIRST`];
 
-  const [rows, totals] = await Promise.all([
+  const [rows, counted] = await Promise.all([
     db
       .select({ photo: photos, ts: createdAtText })
       .from(photos)
@@ -76,17 +78,38 @@ export async function listPhotos(db: Db, query: ListPhotosQuery): Promise<PhotoP
       .orderBy(...order)
       .limit(query.limit + 1)
       .offset(query.cursor ? 0 : query.offset),
-    db.select({ n: count() }).from(photos).where(and(...filters)),
+    countPhotos(db, and(...filters) ?? sql`true`),
   ]);
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];
   return {
     items: page.map((r) => r.photo),
-    total: totals[0]?.n ?? 0,
+    total: counted.total,
+    totalIsEstimate: counted.estimate,
     limit: query.limit,
     offset: query.cursor ? 0 : query.offset,
     nextCursor: rows.length > query.limit && last ? encodeCursor(last.ts, last.photo.id) : null,
   };
+}
+
+/** Above this many matching rows `total` is the planner's estimate: an exact count(*) of a million rows costs more than the page. */
+export const EXACT_COUNT_LIMIT = 10_000;
+
+/**
+ * Counts the photos matching `where`: exactly while there are at most `EXACT_COUNT_LIMIT` (a
+ * bounded scan), else PostgreSQL's estimate from `EXPLAIN` (statistics, no scan).
+ */
+async function countPhotos(db: Db, where: SQL): Promise<{ total: number; estimate: boolean }> {
+  const [bounded] = await db.execute<{ n: number }>(
+    sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM ${photos} WHERE ${where} LIMIT ${EXACT_COUNT_LIMIT + 1}) AS matching`,
+  );
+  const n = Number(bounded?.n ?? 0);
+  if (n <= EXACT_COUNT_LIMIT) return { total: n, estimate: false };
+  const [plan] = await db.execute<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
+    sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${photos} WHERE ${where}`,
+  );
+  const estimated = plan?.['QUERY PLAN']?.[0]?.Plan['Plan Rows'] ?? n;
+  return { total: Math.max(Math.round(estimated), n), estimate: true };
 }
 
 function encodeCursor(ts: string, id: string): string {

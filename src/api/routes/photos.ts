@@ -57,7 +57,8 @@ const UploadedPhoto = PhotoSchema.extend({
 const PhotoPage = z
   .object({
     items: z.array(PhotoSchema),
-    total: z.number().int(),
+    total: z.number().int().openapi({ description: 'matching photos: exact up to 10 000, an estimate above (`total_is_estimate`)' }),
+    total_is_estimate: z.boolean(),
     limit: z.number().int(),
     offset: z.number().int(),
     next_cursor: z.string().nullable().openapi({ description: 'pass as `cursor` for the next page; null at the end' }),
@@ -214,7 +215,7 @@ export function registerPhotoRoutes(app: App, deps: AppDeps): void {
       q: q.q,
       includeDeleted: q.include_deleted ?? false,
     });
-    return c.json({ items: page.items.map(photoView), total: page.total, limit: page.limit, offset: page.offset, next_cursor: page.nextCursor }, 200);
+    return c.json({ items: page.items.map(photoView), total: page.total, total_is_estimate: page.totalIsEstimate, limit: page.limit, offset: page.offset, next_cursor: page.nextCursor }, 200);
   });
 
   app.openapi(routes.get, async (c) => c.json(photoView(await getPhoto(db, c.req.valid('param').id)), 200));
