@@ -65,7 +65,8 @@ start() {
   local args=(server start-dev --ip 127.0.0.1 --port "$PORT" --namespace default --log-level warn
     --dynamic-config-value frontend.enableUpdateWorkflowExecution=true
     --dynamic-config-value frontend.enableUpdateWorkflowExecutionAsyncAccepted=true
-    --dynamic-config-value frontend.enableExecuteMultiOperation=true)
+    --dynamic-config-value frontend.enableExecuteMultiOperation=true
+    --dynamic-config-value system.enableActivityEagerExecution=true)
   [ "$DB" = memory ] || args+=(--db-filename "$DB")
   if [ "${TEMPORAL_DEV_HEADLESS:-}" = 1 ]; then args+=(--headless); else args+=(--ui-port "$UI_PORT"); fi
   for sa in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$sa"); done

@@ -29,8 +29,8 @@ import type { ItemFailure } from './generation.js';
 import type { ActivityDeps } from './index.js';
 import { tryPodLease, type PodLeaseMemo } from './runpod.js';
 
-/** How often `awaitBatch` polls the batch status (ms). */
-const POLL_MS = 150;
+/** How often `awaitBatch` polls the batch status (ms): one cheap counts-only call, and the step's latency after its batch finishes. */
+const POLL_MS = 50;
 /** How often `ensureBackend` retries an InvokeAI that does not answer (ms). */
 const BACKEND_RETRY_MS = 2000;
 
@@ -293,40 +293,43 @@ export function createInvokeAIActivities({ database, config }: ActivityDeps) {
           sourceImageId = parent?.s ?? null;
         } else sourceImageId = session.sourceImageId;
       }
-      const out: Array<{ photoId: string; imageName: string }> = [];
-      for (const image of input.images) {
-        const meta = await client.getImageMetadata(image.imageName);
-        if (meta?.[CID_METADATA_KEY] !== step.correlationId) {
-          log.warn('image without this step’s CID marker ignored', { stepId: step.id, imageName: image.imageName });
-          continue;
-        }
-        const seed = image.seed ?? (typeof meta.seed === 'number' ? meta.seed : undefined);
-        await db
-          .insert(photos)
-          .values({
-            id: randomUUID(),
-            filename: image.imageName,
-            width: params.width,
-            height: params.height,
-            fileSize: 0,
-            mimeType: 'image/png',
-            isGenerated: true,
-            generationPrompt: step.prompt,
-            generationNegativePrompt: step.negativePrompt,
-            generationParams: { ...params, seed, model_key: step.modelKey, batch_id: step.batchId, item_id: image.itemId },
-            sourceImageId,
-            invokeId: image.imageName,
-            modelKey: step.modelKey,
-            modelHash: step.modelHash,
-            modelName: step.modelName,
-            retrievalStatus: 'pending',
-            retrievalAttempts: 0,
-          })
-          .onConflictDoNothing({ target: photos.invokeId, where: sql`${photos.invokeId} IS NOT NULL` });
-        const [photo] = await db.select({ id: photos.id }).from(photos).where(eq(photos.invokeId, image.imageName));
-        await db.insert(stepAlternatives).values({ stepId: step.id, imageId: photo!.id }).onConflictDoNothing();
-        out.push({ photoId: photo!.id, imageName: image.imageName });
-      }
+      // One image at a time would cost a metadata round trip each; they are independent.
+      const recorded = await Promise.all(
+        input.images.map(async (image) => {
+          const meta = await client.getImageMetadata(image.imageName);
+          if (meta?.[CID_METADATA_KEY] !== step.correlationId) {
+            log.warn('image without this step’s CID marker ignored', { stepId: step.id, imageName: image.imageName });
+            return undefined;
+          }
+          const seed = image.seed ?? (typeof meta.seed === 'number' ? meta.seed : undefined);
+          await db
+            .insert(photos)
+            .values({
+              id: randomUUID(),
+              filename: image.imageName,
+              width: params.width,
+              height: params.height,
+              fileSize: 0,
+              mimeType: 'image/png',
+              isGenerated: true,
+              generationPrompt: step.prompt,
+              generationNegativePrompt: step.negativePrompt,
+              generationParams: { ...params, seed, model_key: step.modelKey, batch_id: step.batchId, item_id: image.itemId },
+              sourceImageId,
+              invokeId: image.imageName,
+              modelKey: step.modelKey,
+              modelHash: step.modelHash,
+              modelName: step.modelName,
+              retrievalStatus: 'pending',
+              retrievalAttempts: 0,
+            })
+            .onConflictDoNothing({ target: photos.invokeId, where: sql`${photos.invokeId} IS NOT NULL` });
+          const [photo] = await db.select({ id: photos.id }).from(photos).where(eq(photos.invokeId, image.imageName));
+          await db.insert(stepAlternatives).values({ stepId: step.id, imageId: photo!.id }).onConflictDoNothing();
+          return { photoId: photo!.id, imageName: image.imageName };
+        }),
+      );
+      const out = recorded.filter((r): r is { photoId: string; imageName: string } => r !== undefined);
       await setProgress(step.id, { stage: 'retrieving', images_found: out.length });
       return out;
     },
