@@ -10,8 +10,10 @@
  * and exits 1 unless lost = 0, duplicates = 0, extra batches = 0, orphan files = 0 (nor missing
  * files, nor leftovers). Bounded: it gives up (exit 1) 15 minutes after it started.
  *
- * Remote mode (RunPod double failing creates and stops; pods left running; cost recorded) plugs in
- * at `remoteChecks` below; until the pod workflow lands it reports `null` and checks nothing.
+ * With `--remote` the backend is in remote mode: steps start RunPod pods on demand (the RunPod
+ * double, whose first create answers 500 after creating the pod and whose first stops fail), reach
+ * InvokeAI through the pod proxy, and pods stop after a short idle time; the checks add pods left
+ * running (must be 0) and the cost recorded (must be > 0). Fewer sessions, same kills and faults.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
@@ -21,9 +23,13 @@ import path from 'node:path';
 import { childEnv } from '../src/config.js';
 import { sweepTempFiles } from '../src/storage/files.js';
 import { startGenerationStack, type GenerationStack } from '../test/helpers/generation.js';
+import { startRunPodDouble, type RunPodDouble } from '../test/doubles/runpod/server.js';
+import { eq } from 'drizzle-orm';
+import { applicationSettings } from '../src/db/schema.js';
 import { report } from './lib/report.js';
 
-const SESSIONS = 30;
+const REMOTE = process.argv.includes('--remote');
+const SESSIONS = REMOTE ? 10 : 30;
 const STEPS_PER_SESSION = 3;
 const BATCH = 4;
 const KILLS = 3;
@@ -47,6 +53,23 @@ const s: GenerationStack = await startGenerationStack({
   // Enough attempts that a photo is not given up on under 17 % faulty requests; 1 s between them.
   settings: { maxRetrievalAttempts: 10, retrievalRetryDelay: 1, parallelRetrievals: 3 },
 });
+let runpod: RunPodDouble | undefined;
+if (REMOTE) {
+  runpod = await startRunPodDouble({
+    apiKey: 'rpa_SOAK_KEY',
+    invokeaiUrl: s.invokeai.url,
+    timings: { provisioningMs: 200, startingMs: 300 },
+    faults: { createThen500: 1, stopFailures: 3 },
+  });
+  await s.api.deps.database.db
+    .update(applicationSettings)
+    .set({
+      backendMode: 'remote',
+      runpodApiKey: runpod.apiKey,
+      settingsJson: { idle_timeout_seconds: 4, pod_tick_seconds: 1, readiness_timeout_seconds: 60 },
+    })
+    .where(eq(applicationSettings.id, 1));
+}
 // The worker's log (every injected fault is a warning) goes to a file, not to the summary.
 const workerLog = path.join(os.tmpdir(), `soak-worker-${process.pid}.log`);
 const logFd = openSync(workerLog, 'a');
@@ -63,6 +86,8 @@ function spawnWorker(stack: GenerationStack): ChildProcess {
       INVOKEAI_LOCAL_URL: stack.invokeai.url,
       DATA_DIR: stack.api.dataDir,
       LOG_LEVEL: 'warn',
+      WORKER_SCHEDULES: 'false',
+      ...(runpod ? { RUNPOD_API_URL: runpod.apiUrl, RUNPOD_PROXY_URL_TEMPLATE: runpod.proxyUrlTemplate } : {}),
     }),
     stdio: ['ignore', logFd, logFd],
   });
@@ -117,7 +142,9 @@ try {
   s.invokeai.admin.setFaults({ error5xxRate: 0, resetRate: 0, truncateRate: 0 });
 
   const checks = await check(stepIds, Math.max(...kills) + started);
+  const remoteOk = !checks.remote || (checks.remote.pods_left_running === 0 && checks.remote.cost_recorded_usd > 0);
   const ok =
+    remoteOk &&
     checks.lost === 0 &&
     checks.duplicates === 0 &&
     checks.extra_batches === 0 &&
@@ -125,12 +152,13 @@ try {
     checks.missing_files === 0 &&
     checks.tmp_leftovers_not_from_a_kill === 0 &&
     checks.tmp_left_after_sweep === 0;
-  await report('soak', { ...checks, kills_at_ms: kills, faults: FAULTS, elapsed_s: Math.round((Date.now() - started) / 1000), finished, passed: ok });
+  await report(REMOTE ? 'soak-remote' : 'soak', { ...checks, kills_at_ms: kills, faults: FAULTS, elapsed_s: Math.round((Date.now() - started) / 1000), finished, passed: ok });
   exitCode = ok ? 0 : 1;
   if (!ok) console.error('soak: FAILED (see the figures above)');
 } finally {
   worker?.kill('SIGKILL');
   await s.close();
+  await runpod?.close();
   clearTimeout(bound);
   process.exitCode = exitCode;
 }
@@ -197,9 +225,28 @@ async function check(stepIds: string[], lastKillMs: number) {
 }
 
 /**
- * Hook for remote mode (RunPod double failing creates and stops): return `{ pods_left_running,
- * cost_recorded_usd }` and add `pods_left_running === 0` to the pass condition. Local mode: null.
+ * Remote mode: once the idle time has passed every pod must be stopped (EXITED or TERMINATED in the
+ * RunPod double), and the pod lifetimes' cost recorded (`pod_sessions.cost_usd`, USD). Local: null.
  */
-async function remoteChecks(): Promise<null | { pods_left_running: number; cost_recorded_usd: number }> {
-  return null;
+async function remoteChecks(): Promise<null | {
+  pods_created: number;
+  pods_left_running: number;
+  cost_recorded_usd: number;
+  cost_billed_usd: number;
+  lifetime_cost_usd: number;
+}> {
+  if (!runpod) return null;
+  const live = () => runpod!.admin.state().pods.filter((p) => !p.foreign && !['EXITED', 'TERMINATED'].includes(p.status));
+  for (let i = 0; i < 120 && live().length > 0; i++) await sleep(500);
+  const { sql } = s.api.deps.database;
+  const [cost] = await sql<{ usd: number }[]>`SELECT coalesce(sum(cost_usd), 0)::float8 AS usd FROM pod_sessions`;
+  const [settings] = await sql<{ lifetime: number }[]>`SELECT lifetime_cost::float8 AS lifetime FROM application_settings WHERE id = 1`;
+  const pods = runpod.admin.state().pods.filter((p) => !p.foreign);
+  return {
+    pods_created: pods.length,
+    pods_left_running: live().length,
+    cost_recorded_usd: Number(cost?.usd ?? 0),
+    cost_billed_usd: Math.round(pods.reduce((sum, p) => sum + p.accruedUsd, 0) * 10_000) / 10_000,
+    lifetime_cost_usd: Number(settings?.lifetime ?? 0),
+  };
 }

@@ -18,7 +18,9 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
  * stops the services. `onResult` sees each script's exit code.
  * @returns the scripts that exited non-zero
  */
-export async function runWithServices(scripts: string[], onStart?: (script: string) => void): Promise<string[]> {
+export async function runWithServices(
+  /** script paths relative to the root, each optionally followed by its arguments (`bench/soak-run.ts --remote`) */
+  scripts: string[], onStart?: (script: string) => void): Promise<string[]> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'photo-gallery-bench-'));
   let services: Services | undefined;
   const failed: string[] = [];
@@ -27,7 +29,8 @@ export async function runWithServices(scripts: string[], onStart?: (script: stri
     for (const script of scripts) {
       onStart?.(script);
       const code = await new Promise<number>((resolve) => {
-        const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(ROOT, script)], {
+        const [file, ...args] = script.split(' ');
+        const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(ROOT, file!), ...args], {
           cwd: ROOT,
           stdio: 'inherit',
           env: childEnv({ DATABASE_URL: services!.databaseUrl, TEMPORAL_ADDRESS: services!.temporalAddress, LOG_LEVEL: 'silent' }),

@@ -7,6 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { eq } from 'drizzle-orm';
+import { applicationSettings } from '../../src/db/schema.js';
 import { spawnWorker, startGenerationStack, type GenerationStack } from '../helpers/generation.js';
 
 let s: GenerationStack;
@@ -32,7 +34,9 @@ async function newStep(batchSize: number, seed: number) {
 type StepStatus = { status: string; error_message: string | null; images: Array<{ id: string; invoke_id: string; retrieval_status: string; retrieval_attempts: number; retrieval_error: string | null }> };
 
 test('5xx, resets and truncated bodies are survived; one batch, every image retrieved', { timeout: 120_000 }, async () => {
-  s.invokeai.admin.setFaults({ error5xxRate: 0.15, resetRate: 0.1, truncateRate: 0.3 });
+  // Enough attempts that a photo is not given up on: each attempt fails with p ≈ 0.35 here.
+  await s.api.deps.database.db.update(applicationSettings).set({ maxRetrievalAttempts: 8 }).where(eq(applicationSettings.id, 1));
+  s.invokeai.admin.setFaults({ error5xxRate: 0.1, resetRate: 0.05, truncateRate: 0.25 });
   try {
     const step = await newStep(4, 10);
     const done = (await s.waitForStep(step.id, 90_000)) as StepStatus;
@@ -44,6 +48,7 @@ test('5xx, resets and truncated bodies are survived; one batch, every image retr
     assert.ok(injected.truncations + injected.resets + injected.http5xx > 0, `faults were injected: ${JSON.stringify(injected)}`);
   } finally {
     s.invokeai.admin.setFaults({ error5xxRate: 0, resetRate: 0, truncateRate: 0 });
+    await s.api.deps.database.db.update(applicationSettings).set({ maxRetrievalAttempts: 3 }).where(eq(applicationSettings.id, 1));
   }
 });
 
