@@ -9,25 +9,13 @@
  * dev server of `npm start` (DATABASE_URL and TEMPORAL_ADDRESS of a running instance).
  */
 import fs from 'node:fs/promises';
+import { HISTORIES_DIR as OUT, saveHistory } from './histories.js';
 import path from 'node:path';
 import sharp from 'sharp';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { startGenerationStack, type GenerationStack } from '../test/helpers/generation.js';
 
-const OUT = path.resolve(import.meta.dirname, '../test/histories');
 
-/** Writes the history as the Temporal CLI exports it (`temporal workflow show -o json`). */
-async function save(s: GenerationStack, name: string, workflowId: string) {
-  const cli = path.resolve(import.meta.dirname, '../.tools/bin/temporal');
-  const { stdout } = await promisify(execFile)(
-    cli,
-    ['workflow', 'show', '--workflow-id', workflowId, '--address', s.api.deps.config.TEMPORAL_ADDRESS!, '--namespace', s.api.deps.config.TEMPORAL_NAMESPACE, '-o', 'json'],
-    { maxBuffer: 64 * 1024 * 1024 },
-  );
-  await fs.writeFile(path.join(OUT, `${name}.json`), stdout);
-  console.log(`recorded ${name} (${(JSON.parse(stdout) as { events: unknown[] }).events.length} events)`);
-}
+const save = (s: GenerationStack, name: string, workflowId: string) => saveHistory(s.api.deps.config, name, workflowId);
 
 async function session(s: GenerationStack, name: string, body: Record<string, unknown>, steps: Array<(prev: string | undefined) => Record<string, unknown>>) {
   const created = await s.call('POST', '/api/generation/sessions', body);

@@ -6,24 +6,11 @@
  *
  *   source /tmp/dev-env.sh && npx tsx scripts/record-pod-histories.ts
  */
-import { execFile } from 'node:child_process';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import { saveHistory } from './histories.js';
 import { startPodStack, until, type PodStack } from '../test/runpod/pod-stack.js';
 
-const OUT = path.resolve(import.meta.dirname, '../test/histories');
 
-async function save(s: PodStack, name: string, workflowId: string) {
-  const cli = path.resolve(import.meta.dirname, '../.tools/bin/temporal');
-  const { stdout } = await promisify(execFile)(
-    cli,
-    ['workflow', 'show', '--workflow-id', workflowId, '--address', s.api.deps.config.TEMPORAL_ADDRESS!, '--namespace', s.api.deps.config.TEMPORAL_NAMESPACE, '-o', 'json'],
-    { maxBuffer: 64 * 1024 * 1024 },
-  );
-  await fs.writeFile(path.join(OUT, `${name}.json`), stdout);
-  console.log(`recorded ${name} (${(JSON.parse(stdout) as { events: unknown[] }).events.length} events)`);
-}
+const save = (s: PodStack, name: string, workflowId: string) => saveHistory(s.api.deps.config, name, workflowId);
 
 const s = await startPodStack({ settingsJson: { idle_timeout_seconds: 2, pod_tick_seconds: 1 } });
 try {

@@ -65,3 +65,20 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
 }
 
 export type { Client };
+
+/** A JSON request against `baseUrl`: status and parsed body (`null` when empty). */
+export type JsonCall = <T = Record<string, unknown>>(method: string, url: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: T }>;
+
+/** `JsonCall` bound to `baseUrl`; `onText` sees every raw response body (e.g. to search it for secrets). */
+export function jsonCaller(baseUrl: string, onText?: (text: string) => void): JsonCall {
+  return async (method, url, body, headers = {}) => {
+    const res = await fetch(baseUrl + url, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    onText?.(text);
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as never };
+  };
+}

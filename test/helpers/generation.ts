@@ -15,7 +15,7 @@ import { refreshModels } from '../../src/models/refresh.js';
 import { createWorker, WORKFLOWS_PATH } from '../../src/worker.js';
 import { createLogger } from '../../src/logger.js';
 import { startInvokeAIDouble, type InvokeAIDouble, type InvokeAIDoubleOptions } from '../doubles/invokeai/server.js';
-import { startTestApp, type TestApp } from './app.js';
+import { jsonCaller, startTestApp, type JsonCall, type TestApp } from './app.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let bundle: Promise<{ code: string }> | undefined;
@@ -45,7 +45,7 @@ export interface GenerationStack {
   sdxlKey: string;
   sd1Key: string;
   /** JSON request against the API; returns status and parsed body */
-  call<T = Record<string, unknown>>(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
+  call: JsonCall;
   /** polls a step until `completed` or `failed` */
   waitForStep(stepId: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   close(): Promise<void>;
@@ -89,15 +89,7 @@ export async function startGenerationStack(options: {
     running = worker.run();
   }
 
-  const call: GenerationStack['call'] = async (method, url, body, headers = {}) => {
-    const res = await fetch(api.url + url, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as never };
-  };
+  const call = jsonCaller(api.url);
 
   return {
     api,

@@ -21,7 +21,7 @@ import { createWorker } from '../../src/worker.js';
 import { podStatusQuery, podWorkflowId, type PodStatus } from '../../workflows/messages-pod.js';
 import { startInvokeAIDouble, type InvokeAIDouble, type InvokeAIDoubleOptions } from '../doubles/invokeai/server.js';
 import { startRunPodDouble, type RunPodDouble, type RunPodDoubleOptions } from '../doubles/runpod/server.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { jsonCaller, startTestApp, type JsonCall, type TestApp } from '../helpers/app.js';
 import { workflowBundle } from '../helpers/generation.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -48,7 +48,7 @@ export interface PodStack {
   taskQueue: string;
   worker?: Worker;
   sdxlKey: string;
-  call<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<{ status: number; body: T }>;
+  call: JsonCall;
   /** merges `patch` into the settings row (and `json` into settings_json) */
   setSettings(patch: Partial<typeof applicationSettings.$inferInsert>, json?: Record<string, unknown>): Promise<void>;
   /** the settings row */
@@ -141,16 +141,7 @@ export async function startPodStack(options: {
     running = worker.run();
   }
 
-  const call: PodStack['call'] = async (method, url, body) => {
-    const res = await fetch(api.url + url, {
-      method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    captured.push(text);
-    return { status: res.status, body: (text ? JSON.parse(text) : null) as never };
-  };
+  const call = jsonCaller(api.url, (text) => captured.push(text));
   const temporal = api.deps.temporal;
   const stack: PodStack = {
     api,
