@@ -23,7 +23,7 @@ import {
 import { defaultVaeForModel, getModel } from '../src/models/queries.js';
 import { getSettings } from '../src/settings/service.js';
 import { resolveDataPath } from '../src/storage/files.js';
-import { usesRunPod } from '../src/runpod/pod-service.js';
+import { runpodApiKey, usesRunPod } from '../src/runpod/pod-service.js';
 import type { StepParameters } from '../workflows/messages.js';
 import type { ItemFailure } from './generation.js';
 import type { ActivityDeps } from './index.js';
@@ -82,12 +82,15 @@ export function createInvokeAIActivities({ database, config }: ActivityDeps) {
      */
     async ensureBackend(input: { stepId: string }): Promise<{ url: string; version: string; podWorkflowId?: string }> {
       const podMemo: PodLeaseMemo = {};
+      const [row] = await db.select({ parameters: generationSteps.parameters }).from(generationSteps).where(eq(generationSteps.id, input.stepId));
+      // A step may ask for the pod itself; once the pod is ready the backend is in remote mode for everyone.
+      const stepWantsRemote = (row?.parameters as StepParameters | undefined)?.backend === 'remote';
       for (let attempt = 0; ; attempt++) {
         const settings = await getSettings(db);
         let url = backendUrl(settings, config);
         let error = 'remote mode: waiting for the pod';
         let podWorkflowId: string | undefined;
-        if (usesRunPod(settings, config)) {
+        if (usesRunPod(settings, config) || (stepWantsRemote && runpodApiKey(settings, config) !== undefined)) {
           const lease = await tryPodLease({ db, config }, input.stepId, podMemo);
           if ('waiting' in lease) [url, error] = [undefined, lease.waiting];
           else [url, podWorkflowId] = [lease.url, lease.podWorkflowId];

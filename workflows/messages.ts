@@ -18,6 +18,8 @@ export interface StepParameters {
   strength?: number;
   /** main model base (`sdxl`, `sd-1`) */
   base?: string;
+  /** `remote`: this step starts (or uses) a RunPod pod even while the backend is in local mode */
+  backend?: 'local' | 'remote';
 }
 
 /** Input of `addStepUpdate`: the step the API validated. `stepId` is chosen by the API (idempotency). */

@@ -14,6 +14,7 @@ import { AppError, badRequest, conflict, notFound } from '../errors.js';
 import { checkGenerationInput, GraphParameterError, MAX_SEED, SCHEDULERS } from '../invokeai/graphs/index.js';
 import { getModel } from '../models/queries.js';
 import { getSettings } from '../settings/service.js';
+import { runpodApiKey } from '../runpod/pod-service.js';
 import { temporalUiUrl } from '../temporal/connection.js';
 import { requestPhotoRetrieval } from './retrieval-client.js';
 import {
@@ -241,6 +242,8 @@ export interface AddStepBody {
   parameters?: Partial<{ width: number; height: number; steps: number; cfg_scale: number; scheduler: string; seed: number; strength: number }>;
   batch_size?: number;
   parent_id?: string | null;
+  /** `remote` runs this step on a RunPod pod (started on demand) even in local mode */
+  backend?: 'local' | 'remote';
 }
 
 /**
@@ -280,7 +283,11 @@ export async function addStep(deps: GenerationDeps, sessionId: string, body: Add
     scheduler: p.scheduler ?? model.defaultScheduler ?? settings.defaultScheduler,
     seed: p.seed ?? randomInt(0, MAX_SEED),
     ...(strength !== undefined ? { strength } : {}),
+    ...(body.backend === 'remote' ? { backend: 'remote' as const } : {}),
   };
+  if (body.backend === 'remote' && !runpodApiKey(settings, deps.config)) {
+    throw badRequest('backend: remote needs a RunPod API key (settings runpod_api_key or RUNPOD_API_KEY)');
+  }
   const batchSize = body.batch_size ?? settings.defaultBatchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > deps.config.MAX_BATCH_SIZE) {
     throw badRequest(`batch_size: must be an integer in 1..${deps.config.MAX_BATCH_SIZE}`);

@@ -86,6 +86,25 @@ test('remote mode: on-demand pod start, images retrieved through the pod proxy, 
   assert.equal((await s.settings()).backendMode, 'local');
 });
 
+test('local mode: a step that asks for the remote backend starts a pod for itself', { timeout: 120_000 }, async () => {
+  await s.call('POST', '/api/backend/mode', { mode: 'local' });
+  const created = s.runpod.admin.state().podsCreated;
+  const sessionId = await newSession();
+  const r = await s.call<{ id: string; batch_id: string }>('POST', `/api/generation/sessions/${sessionId}/steps`, {
+    prompt: 'a lighthouse, on a GPU this time', model_key: s.sdxlKey, parameters: { width: 1024, height: 1024, seed: 8 }, batch_size: 1, backend: 'remote',
+  });
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  workflowIds.push(`generation-step/${r.body.id}`);
+  const done = await waitForStep(r.body.id);
+  assert.equal(done.status, 'completed', JSON.stringify(done));
+  assert.equal(s.runpod.admin.state().podsCreated, created + 1, 'a pod was started for the step');
+  assert.equal(s.invokeai.admin.stats().enqueues.byBatchId[r.body.batch_id], 1, 'the batch went through the pod proxy');
+  const workflowId = `runpod-pod/${(await s.settings()).currentSessionId}`;
+  workflowIds.push(workflowId);
+  await handle(workflowId).result();
+  assert.equal((await s.settings()).backendMode, 'local', 'back to local once the pod idles out');
+});
+
 test('budget cap reached mid-session: no further enqueue, the pod stops after the in-flight batch', { timeout: 120_000 }, async () => {
   await s.call('POST', '/api/backend/mode', { mode: 'remote' });
   await s.setSettings({}, { idle_timeout_seconds: 60, max_session_cost: null });

@@ -124,6 +124,10 @@ const AddStepBody = z
       .optional(),
     batch_size: z.number().int().min(1).optional(),
     parent_id: z.uuid().nullable().optional(),
+    backend: z
+      .enum(['local', 'remote'])
+      .optional()
+      .openapi({ description: '`remote`: run this step on a RunPod pod, started on demand, even in local mode' }),
   })
   .strict()
   .openapi('AddStep');
