@@ -58,6 +58,7 @@ export function createGenerationActivities({ database, config }: ActivityDeps) {
     if (failures.length > 0) set.progress = { ...progress, items_failed: failures.length };
     if (close || step.status === 'completed' || step.status === 'failed') {
       set.status = retrieved > 0 ? 'completed' : 'failed';
+      set.progress = { ...progress, ...(set.progress ?? {}), stage: 'done' };
       set.completedAt = step.completedAt ?? new Date();
       if (retrieved === 0) {
         const itemErrors = [...new Set(failures.map((f) => [f.errorType, f.errorMessage].filter(Boolean).join(': ')))];
@@ -142,7 +143,12 @@ export function createGenerationActivities({ database, config }: ActivityDeps) {
     async failStep(input: { stepId: string; error: string }) {
       await db
         .update(generationSteps)
-        .set({ status: 'failed', errorMessage: input.error, completedAt: new Date() })
+        .set({
+          status: 'failed',
+          errorMessage: input.error,
+          completedAt: new Date(),
+          progress: sql`coalesce(${generationSteps.progress}, '{}'::jsonb) || '{"stage":"done"}'::jsonb`,
+        })
         .where(eq(generationSteps.id, input.stepId));
     },
 

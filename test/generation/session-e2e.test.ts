@@ -43,6 +43,7 @@ test('scratch session: 4 images retrieved, selected, refined, completed', { time
   assert.equal(done.status, 'completed', JSON.stringify(done));
   assert.equal(done.images.length, 4);
   assert.deepEqual(done.retrieval_stats, { total: 4, retrieved: 4, failed: 0 });
+  assert.equal((done as { progress?: { stage?: string } }).progress?.stage, 'done');
   assert.equal(s.invokeai.admin.stats().enqueues.byBatchId[step.batch_id], 1, 'exactly one batch enqueued');
 
   const { db, sql } = s.api.deps.database;
