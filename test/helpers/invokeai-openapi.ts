@@ -8,7 +8,8 @@
  * (`["body","batch","graph","nodes",<id>,<type>,<field>...]`). Stricter than pydantic in one way:
  * no lax coercion (a numeric string for an int field is refused here, accepted by the server).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
@@ -18,10 +19,22 @@ import type { ValidationIssue } from '../../src/invokeai/errors.js';
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??
   addFormatsModule) as unknown as (ajv: Ajv2020) => void;
 
-/** Where the reference OpenAPI lives (outside the repo, read-only). */
+/**
+ * The real server's OpenAPI: `../shared/reference/invokeai-openapi.json` beside the checkout when it
+ * is there, else the gzipped copy kept with the double (so `npm run invokeai:double` works from a
+ * checkout alone). Refresh the copy with `gzip -9 -c ../shared/reference/invokeai-openapi.json >
+ * test/doubles/invokeai/invokeai-openapi.json.gz`.
+ */
 export const INVOKEAI_OPENAPI_PATH = fileURLToPath(
   new URL('../../../shared/reference/invokeai-openapi.json', import.meta.url),
 );
+const VENDORED_OPENAPI_PATH = fileURLToPath(new URL('../doubles/invokeai/invokeai-openapi.json.gz', import.meta.url));
+
+function readOpenApi(): string {
+  return existsSync(INVOKEAI_OPENAPI_PATH)
+    ? readFileSync(INVOKEAI_OPENAPI_PATH, 'utf8')
+    : gunzipSync(readFileSync(VENDORED_OPENAPI_PATH)).toString('utf8');
+}
 
 const ROOT_ID = 'https://invokeai.local/openapi.json';
 
@@ -55,7 +68,7 @@ let cache:
 
 function load() {
   if (cache) return cache;
-  const doc = JSON.parse(readFileSync(INVOKEAI_OPENAPI_PATH, 'utf8')) as {
+  const doc = JSON.parse(readOpenApi()) as {
     components: { schemas: Record<string, JsonSchema> };
   };
   const schemas = { ...doc.components.schemas };
