@@ -142,17 +142,19 @@ async function idempotentId(db: Db, scope: string, key: string | undefined, body
   return row!.resourceId;
 }
 
-/** Maps a failed Update to our error codes (the workflow throws ApplicationFailures with our code as type). */
+/**
+ * Maps a failed Update to our error codes: the workflow (or an activity under it) throws
+ * ApplicationFailures whose `type` is one of them; the innermost such failure says what went wrong.
+ */
 function updateError(err: unknown): never {
-  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-    const type = err.cause.type ?? '';
-    const code = type === 'conflict' || type === 'validation_error' || type === 'not_found' ? type : undefined;
-    const cause = err.cause.cause instanceof ApplicationFailure ? err.cause.cause : err.cause;
-    const innerType = cause.type ?? '';
-    const inner = innerType === 'conflict' || innerType === 'validation_error' || innerType === 'not_found' ? innerType : undefined;
-    if (code || inner) throw new AppError((inner ?? code)!, cause.message);
-  }
   if (err instanceof WorkflowNotFoundError) throw conflict('the session has ended');
+  if (err instanceof WorkflowUpdateFailedError) {
+    let found: ApplicationFailure | undefined;
+    for (let e: unknown = err.cause; e instanceof Error; e = e.cause) {
+      if (e instanceof ApplicationFailure && (e.type === 'conflict' || e.type === 'validation_error' || e.type === 'not_found')) found = e;
+    }
+    if (found) throw new AppError(found.type as 'conflict' | 'validation_error' | 'not_found', found.message);
+  }
   throw err;
 }
 

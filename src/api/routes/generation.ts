@@ -258,7 +258,7 @@ export function registerGenerationRoutes(app: App, deps: AppDeps): void {
       const last = new Map<string, string>();
       let lastSession = '';
       let id = 0;
-      let idleRounds = 0;
+      let rounds = 0;
       while (!stream.aborted) {
         const snap = await stepSnapshots(deps.database.db, sessionId);
         for (const step of snap.steps) {
@@ -273,9 +273,9 @@ export function registerGenerationRoutes(app: App, deps: AppDeps): void {
           await stream.writeSSE({ event: 'session', data: JSON.stringify({ status: lastSession }), id: String(++id) });
         }
         // Keep proxies from closing an idle stream.
-        if (++idleRounds % 50 === 0) await stream.write(': keep-alive\n\n');
+        if (++rounds % 50 === 0) await stream.write(': keep-alive\n\n');
         await stream.sleep(EVENTS_POLL_MS);
       }
     });
-  }) as unknown;
+  });
 }
