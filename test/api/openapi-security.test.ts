@@ -20,7 +20,7 @@ after(async () => {
 });
 const auth = { authorization: `Bearer ${TOKEN}` };
 
-/** Every route of this issue, as `METHOD /path` in OpenAPI syntax. */
+/** Every route of the gallery, generation and backend issues, as `METHOD /path` in OpenAPI syntax. */
 const ROUTES = [
   'post /api/photos',
   'get /api/photos',
@@ -58,6 +58,19 @@ const ROUTES = [
   'delete /api/models/{key}/favorite',
   'get /api/models/{key}/vaes',
   'get /api/health',
+  'post /api/generation/sessions',
+  'get /api/generation/sessions',
+  'get /api/generation/sessions/{id}',
+  'patch /api/generation/sessions/{id}',
+  'post /api/generation/sessions/{id}/steps',
+  'get /api/generation/sessions/{id}/events',
+  'get /api/generation/steps/{id}/status',
+  'post /api/generation/steps/{id}/select',
+  'post /api/generation/steps/{id}/retry-retrievals',
+  'get /api/backend/status',
+  'post /api/backend/mode',
+  'post /api/backend/pod/start',
+  'post /api/backend/pod/stop',
 ];
 
 describe('OpenAPI', () => {
