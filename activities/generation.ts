@@ -12,6 +12,7 @@ import { getModel } from '../src/models/queries.js';
 import { getSettings } from '../src/settings/service.js';
 import { resolveDataPath, removeFile } from '../src/storage/files.js';
 import { selectionPaths } from '../src/generation/paths.js';
+import { failedPhotoIdsOfStep } from '../src/generation/queries.js';
 import type { AddStepInput, StepParameters } from '../workflows/messages.js';
 import type { RetrievalPolicy } from '../workflows/generation-step.js';
 import type { ActivityDeps } from './index.js';
@@ -162,12 +163,7 @@ export function createGenerationActivities({ database, config }: ActivityDeps) {
 
     /** Failed retrievals of a step (with an InvokeAI image name), for a retry. */
     async failedPhotosOfStep(input: { stepId: string }): Promise<string[]> {
-      const rows = await db
-        .select({ id: photos.id })
-        .from(stepAlternatives)
-        .innerJoin(photos, eq(photos.id, stepAlternatives.imageId))
-        .where(and(eq(stepAlternatives.stepId, input.stepId), eq(photos.retrievalStatus, 'failed'), sql`${photos.invokeId} IS NOT NULL`));
-      return rows.map((r) => r.id);
+      return failedPhotoIdsOfStep(db, input.stepId);
     },
 
     /**

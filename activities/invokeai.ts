@@ -240,8 +240,9 @@ export function createInvokeAIActivities({ database, config }: ActivityDeps) {
       const itemIds = step.itemIds ?? [];
       const total = itemIds.length || (step.batchSize ?? 1);
       let lastDone = -1;
+      // Resolved once: the backend cannot change under a running batch (a remote step holds the pod's lease).
+      const client = await backendClient(db, config);
       for (;;) {
-        const client = await backendClient(db, config);
         const status = await client.getBatchStatus(step.batchId);
         if (status.total === 0 || itemIds.length === 0) {
           // Pruned (or recorded as already run): accept only images carrying our marker.
@@ -282,7 +283,7 @@ export function createInvokeAIActivities({ database, config }: ActivityDeps) {
 
     /**
      * Checks each image's metadata (`GET /api/v1/images/i/{name}/metadata`) for this step's CID
-     * marker, then records a photo (`retrieval_status = 'pending'`) and a step alternative per
+     * marker (and keeps it in `generation_params.invokeai_metadata`), then records a photo (`retrieval_status = 'pending'`) and a step alternative per
      * image. Idempotent: the unique `invoke_id` keeps a retry from adding a second photo.
      * Images without the marker are never taken.
      */
@@ -317,7 +318,7 @@ export function createInvokeAIActivities({ database, config }: ActivityDeps) {
               isGenerated: true,
               generationPrompt: step.prompt,
               generationNegativePrompt: step.negativePrompt,
-              generationParams: { ...params, seed, model_key: step.modelKey, batch_id: step.batchId, item_id: image.itemId },
+              generationParams: { ...params, seed, model_key: step.modelKey, batch_id: step.batchId, item_id: image.itemId, invokeai_metadata: meta },
               sourceImageId,
               invokeId: image.imageName,
               modelKey: step.modelKey,

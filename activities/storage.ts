@@ -30,7 +30,8 @@ export function createStorageActivities({ database, config }: ActivityDeps) {
      * One retrieval attempt of a generated photo: streams `GET /api/v1/images/i/{name}/full` to a
      * temporary file (size-limited), checks it is a decodable PNG of the expected size, renames it
      * to `photos/generated/sessions/{session}/{step}/variants/{photo}.png`, writes a WebP thumbnail
-     * ≤ 300 px, merges `/metadata` into `generation_params` and marks the photo `completed`.
+     * ≤ 300 px and marks the photo `completed` (`/metadata` was merged into `generation_params` when
+     * the photo was recorded).
      * Each attempt counts in `retrieval_attempts`. A completed photo is left as it is.
      * @throws the InvokeAI error (retryable or not); Error for a truncated or wrong image (retryable)
      */
@@ -86,7 +87,6 @@ export function createStorageActivities({ database, config }: ActivityDeps) {
         const thumbnail = await makeThumbnail(tmp);
         await commitTempFile(tmp, finalPath);
         await writeFileAtomic(resolveDataPath(config.DATA_DIR, rel.thumbnail), thumbnail);
-        const invokeMeta = (await client.getImageMetadata(photo.invokeId).catch(() => null)) ?? {};
         await db
           .update(photos)
           .set({
@@ -97,7 +97,6 @@ export function createStorageActivities({ database, config }: ActivityDeps) {
             height: meta.height,
             localStoragePath: rel.file,
             localThumbnailPath: rel.thumbnail,
-            generationParams: { ...(photo.generationParams ?? {}), invokeai_metadata: invokeMeta },
           })
           .where(eq(photos.id, photo.id));
         return { photoId: photo.id, bytes };

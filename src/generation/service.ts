@@ -16,6 +16,7 @@ import { getModel } from '../models/queries.js';
 import { getSettings } from '../settings/service.js';
 import { runpodApiKey } from '../runpod/pod-service.js';
 import { temporalUiUrl } from '../temporal/connection.js';
+import { failedPhotoIdsOfStep } from './queries.js';
 import { requestPhotoRetrieval } from './retrieval-client.js';
 import {
   addStepUpdate,
@@ -406,13 +407,9 @@ export async function retryStepRetrievals(deps: GenerationDeps, stepId: string):
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError) && !(err instanceof WorkflowUpdateFailedError)) throw err;
   }
-  const failed = await db
-    .select({ id: photos.id })
-    .from(stepAlternatives)
-    .innerJoin(photos, eq(photos.id, stepAlternatives.imageId))
-    .where(and(eq(stepAlternatives.stepId, stepId), eq(photos.retrievalStatus, 'failed')));
-  for (const { id } of failed) await requestPhotoRetrieval(deps, id, { resetAttempts: true });
-  return { photo_ids: failed.map((f) => f.id) };
+  const failed = await failedPhotoIdsOfStep(db, stepId);
+  for (const id of failed) await requestPhotoRetrieval(deps, id, { resetAttempts: true });
+  return { photo_ids: failed };
 }
 
 /**

@@ -6,10 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { and, asc, count, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { albumPhotos, albums, photos, sharedLinks } from '../db/schema.js';
 import { AppError, badRequest, notFound } from '../errors.js';
+import { listAlbumPhotos } from '../albums/service.js';
 import { getServablePhoto } from '../photos/library.js';
 import type { PhotoRow } from '../photos/upload.js';
 import { commitTempFile, removeFile, resolveDataPath, shareCopyPath, tempPathFor } from '../storage/files.js';
@@ -106,23 +107,12 @@ export async function sharedContent(db: Db, share: ShareRow, page: { limit: numb
   }
   const [album] = await db.select().from(albums).where(eq(albums.id, share.albumId!));
   if (!album) throw notFound('shared album');
-  const member = and(eq(albumPhotos.albumId, album.id), isNull(photos.deletedAt));
-  const [rows, totals] = await Promise.all([
-    db
-      .select({ photo: photos })
-      .from(albumPhotos)
-      .innerJoin(photos, eq(photos.id, albumPhotos.photoId))
-      .where(member)
-      .orderBy(asc(albumPhotos.position), asc(albumPhotos.addedAt), asc(photos.id))
-      .limit(page.limit)
-      .offset(page.offset),
-    db.select({ n: count() }).from(albumPhotos).innerJoin(photos, eq(photos.id, albumPhotos.photoId)).where(member),
-  ]);
+  const { items, total } = await listAlbumPhotos(db, album.id, page);
   return {
     type: 'album',
     album: { name: album.name, description: album.description },
-    photos: rows.map((r) => r.photo),
-    total: totals[0]?.n ?? 0,
+    photos: items,
+    total,
   };
 }
 
